@@ -1,0 +1,3 @@
+//! The goose load test behind `wh loadtest`.
+//!
+//! Empty until the load-test issue lands.

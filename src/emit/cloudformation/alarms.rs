@@ -1,0 +1,75 @@
+//! CloudWatch alarms, all notifying the alert topic (on alarm and on recovery).
+
+use serde_json::{Value, json};
+
+use super::{Template, functions::function_id, ids, pascal_id, r, resource, sub};
+use crate::ir::AlarmMetric;
+
+pub(super) fn emit(t: &mut Template) {
+    let n = t.names.clone();
+    for alarm in t.stack.alarms.clone() {
+        let (namespace, metric, dimensions, statistic) = metric(t, alarm.metric);
+        t.add(
+            format!("{}Alarm", pascal_id(&alarm.slug)),
+            resource(
+                "AWS::CloudWatch::Alarm",
+                json!({
+                    "AlarmName": sub(n.alarm(&alarm.slug)),
+                    "AlarmDescription": alarm.description,
+                    "Namespace": namespace,
+                    "MetricName": metric,
+                    "Dimensions": dimensions,
+                    "Statistic": statistic,
+                    "Period": alarm.period_secs,
+                    "EvaluationPeriods": 1,
+                    "Threshold": alarm.threshold,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "notBreaching",
+                    "AlarmActions": [r(ids::ALERT_TOPIC)],
+                    "OKActions": [r(ids::ALERT_TOPIC)],
+                }),
+            ),
+        );
+    }
+}
+
+/// Namespace, metric name, dimensions and statistic of what an alarm watches.
+fn metric(t: &Template, m: AlarmMetric) -> (Value, &'static str, Value, &'static str) {
+    let dim = |name: &str, value: Value| json!({ "Name": name, "Value": value });
+    let queue = |id: &str| json!([dim("QueueName", super::att(id, "QueueName"))]);
+    let function = |f| json!([dim("FunctionName", r(&function_id(f)))]);
+    match m {
+        AlarmMetric::DlqDepth => (json!("AWS/SQS"), "ApproximateNumberOfMessagesVisible", queue(ids::DEAD_LETTER_QUEUE), "Maximum"),
+        AlarmMetric::AuditFailureDepth => (json!("AWS/SQS"), "ApproximateNumberOfMessagesVisible", queue(ids::AUDIT_FAILURE_QUEUE), "Maximum"),
+        AlarmMetric::FunctionErrors(f) => (json!("AWS/Lambda"), "Errors", function(f), "Sum"),
+        AlarmMetric::FunctionThrottles(f) => (json!("AWS/Lambda"), "Throttles", function(f), "Sum"),
+        AlarmMetric::Api5xx => (
+            json!("AWS/ApiGateway"),
+            "5XXError",
+            json!([dim("ApiName", sub(t.names.rest_api())), dim("Stage", json!(t.stack.stage))]),
+            "Sum",
+        ),
+        AlarmMetric::StreamIteratorAge => (
+            json!("AWS/Lambda"),
+            "IteratorAge",
+            function(crate::ir::names::Function::Audit),
+            "Maximum",
+        ),
+        AlarmMetric::WafBlocked => (
+            json!("AWS/WAFV2"),
+            "BlockedRequests",
+            json!([
+                dim("WebACL", sub(t.names.web_acl())),
+                dim("Region", sub("${AWS::Region}")),
+                dim("Rule", json!("ALL")),
+            ]),
+            "Sum",
+        ),
+        AlarmMetric::SignatureFailures => (
+            sub(t.names.metrics_namespace()),
+            "SignatureFailures",
+            json!([dim("Stack", sub(t.names.stack()))]),
+            "Sum",
+        ),
+    }
+}

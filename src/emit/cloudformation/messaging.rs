@@ -1,0 +1,147 @@
+//! SQS queues, the SNS alert topic and the EventBridge bus, with their resource policies.
+//!
+//! Queue and topic policies deny any request not made over TLS; the topic policy also lets
+//! this stack's alarms publish (a topic policy replaces SNS's default one, which allowed that).
+
+use serde_json::{Value, json};
+
+use super::{Template, arn, att, ids, r, resource, sub};
+
+pub(super) fn emit(t: &mut Template) {
+    let q = t.stack.queues;
+    let n = t.names.clone();
+
+    // The DLQ only accepts redrives from the processing queue. Its ARN is written out rather
+    // than referenced: the processing queue already references the DLQ, and a reference back
+    // would be a cycle.
+    let dlq = queue(
+        t,
+        &n.dead_letter_queue(),
+        q.dlq_retention_secs,
+        json!({
+            "RedriveAllowPolicy": {
+                "redrivePermission": "byQueue",
+                "sourceQueueArns": [arn("sqs", &n.processing_queue())],
+            },
+        }),
+    );
+    t.add(ids::DEAD_LETTER_QUEUE, dlq);
+
+    let processing = queue(
+        t,
+        &n.processing_queue(),
+        q.retention_secs,
+        json!({
+            "VisibilityTimeout": q.visibility_secs,
+            "RedrivePolicy": {
+                "deadLetterTargetArn": att(ids::DEAD_LETTER_QUEUE, "Arn"),
+                "maxReceiveCount": q.max_receive_count,
+            },
+        }),
+    );
+    t.add(ids::PROCESSING_QUEUE, processing);
+
+    let audit_failures = queue(t, &n.audit_failure_queue(), q.dlq_retention_secs, json!({}));
+    t.add(ids::AUDIT_FAILURE_QUEUE, audit_failures);
+
+    for id in [ids::PROCESSING_QUEUE, ids::DEAD_LETTER_QUEUE, ids::AUDIT_FAILURE_QUEUE] {
+        t.add(
+            format!("{id}Policy"),
+            resource(
+                "AWS::SQS::QueuePolicy",
+                json!({
+                    "Queues": [r(id)],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [deny_insecure_transport("sqs:*", att(id, "Arn"))],
+                    },
+                }),
+            ),
+        );
+    }
+
+    t.add(
+        ids::ALERT_TOPIC,
+        resource(
+            "AWS::SNS::Topic",
+            json!({
+                "TopicName": sub(n.alert_topic()),
+                "DisplayName": sub(format!("{} alerts", n.stack())),
+                "KmsMasterKeyId": att(ids::KEY, "Arn"),
+            }),
+        ),
+    );
+    t.add(
+        "AlertTopicPolicy",
+        resource(
+            "AWS::SNS::TopicPolicy",
+            json!({
+                "Topics": [r(ids::ALERT_TOPIC)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ThisStacksAlarmsPublish",
+                            "Effect": "Allow",
+                            "Principal": { "Service": "cloudwatch.amazonaws.com" },
+                            "Action": "sns:Publish",
+                            "Resource": r(ids::ALERT_TOPIC),
+                            "Condition": {
+                                "StringEquals": { "aws:SourceAccount": sub("${AWS::AccountId}") },
+                                "ArnLike": { "aws:SourceArn": arn("cloudwatch", &format!("alarm:{}", n.alarm("*"))) },
+                            },
+                        },
+                        deny_insecure_transport("sns:Publish", r(ids::ALERT_TOPIC)),
+                    ],
+                },
+            }),
+        ),
+    );
+    for (i, email) in t.stack.alerts.emails.clone().iter().enumerate() {
+        t.add(
+            format!("AlertEmail{i}"),
+            resource(
+                "AWS::SNS::Subscription",
+                json!({ "TopicArn": r(ids::ALERT_TOPIC), "Protocol": "email", "Endpoint": email }),
+            ),
+        );
+    }
+
+    t.add(
+        ids::EVENT_BUS,
+        resource(
+            "AWS::Events::EventBus",
+            json!({
+                "Name": sub(n.event_bus()),
+                "Description": sub(format!("Normalised payment events of {}: subscribe your business logic here", n.stack())),
+                "KmsKeyIdentifier": att(ids::KEY, "Arn"),
+            }),
+        ),
+    );
+}
+
+/// A KMS-encrypted queue with `specific` properties added.
+fn queue(t: &Template, name: &str, retention_secs: u64, specific: Value) -> Value {
+    let mut properties = json!({
+        "QueueName": sub(name),
+        "MessageRetentionPeriod": retention_secs,
+        "KmsMasterKeyId": att(ids::KEY, "Arn"),
+        "KmsDataKeyReusePeriodSeconds": 300,
+    });
+    if let (Some(target), Value::Object(extra)) = (properties.as_object_mut(), specific) {
+        target.extend(extra);
+    }
+    t.stateful("AWS::SQS::Queue", properties)
+}
+
+/// A policy statement refusing requests made without TLS.
+pub(super) fn deny_insecure_transport(action: &str, resource: Value) -> Value {
+    json!({
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": { "Bool": { "aws:SecureTransport": "false" } },
+    })
+}

@@ -1,0 +1,9 @@
+//! `wh`: compile a payment-webhook ingestion spec into an AWS stack.
+//!
+//! The pipeline is spec -> checks -> IR -> emitters; see `ARCHITECTURE.md`.
+
+pub mod checks;
+pub mod emit;
+pub mod ir;
+pub mod pipeline;
+pub mod spec;

@@ -1,0 +1,49 @@
+//! The whole compile, spec file to output files, with no I/O beyond reading the spec.
+
+use std::path::Path;
+
+use crate::checks::{self, Finding};
+use crate::emit::{self, OutputFile};
+use crate::ir::{self, Stack};
+use crate::spec::{self, LoadError};
+
+/// A compiled spec.
+#[derive(Debug)]
+pub struct Compilation {
+    /// The environment name: the spec file's stem (`prod` for `specs/prod.yaml`).
+    pub env: String,
+    /// The stack model.
+    pub stack: Stack,
+    /// The files to write under `generated/`.
+    pub files: Vec<OutputFile>,
+}
+
+/// Why a spec did not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The spec broke one or more rules.
+    #[error("{} problem(s) in the spec", .0.len())]
+    Checks(Vec<Finding>),
+}
+
+/// Reads, checks, lowers and emits the spec at `path`.
+pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
+    let spec = spec::load(path)?;
+    let findings = checks::check(&spec);
+    if !findings.is_empty() {
+        return Err(CompileError::Checks(findings));
+    }
+    let stack = ir::lower(&spec);
+    let env = env_name(path);
+    let label = path.file_name().map_or_else(|| env.clone(), |n| n.to_string_lossy().into_owned());
+    let files = emit::all(&stack, &env, &label);
+    Ok(Compilation { env, stack, files })
+}
+
+/// `specs/prod.yaml` -> `prod`.
+pub fn env_name(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "default".to_owned(), |s| s.to_string_lossy().into_owned())
+}
