@@ -8,6 +8,8 @@ use crate::spec::{Duration, Loc, Pos, Size, Spec};
 
 /// API Gateway's integration timeout: a receiver slower than this is cut off with a 504.
 const API_INTEGRATION_TIMEOUT: &str = "29s";
+// The processing queue's visibility timeout (6 x timeout + window) needs no check of its own:
+// with timeout <= 15m and window <= 5m it stays far below SQS's 12h maximum.
 
 pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     let c = &spec.concurrency;
@@ -15,7 +17,9 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
 
     let reserved = [*r.reserved, *p.reserved, *a.reserved];
     let left = unreserved_left(*c.account_limit, &reserved);
-    if left < i64::from(MIN_UNRESERVED) {
+    if *c.account_limit <= MIN_UNRESERVED {
+        out.push(finding(&c.account_limit, c.at, "concurrency.account_limit", Problem::NoReservableConcurrency(*c.account_limit)));
+    } else if left < i64::from(MIN_UNRESERVED) {
         out.push(finding(
             &c.account_limit,
             c.at,

@@ -149,6 +149,9 @@ pub enum Problem {
         /// The largest allowed total.
         allowed: i64,
     },
+    /// An account quota too small to reserve anything.
+    #[error("the account's quota of {0} leaves nothing to reserve: AWS keeps at least {min} unreserved; ask AWS to raise the quota (new accounts often start at 10) and set `account_limit` to it", min = crate::ir::derive::MIN_UNRESERVED)]
+    NoReservableConcurrency(u32),
     /// The receiver cannot serve the API rate.
     #[error("the receiver needs {needed} concurrent executions to serve {rate} at {duration} each (Little's law: rate x duration), but reserves {reserved}; reserve at least {needed}, lower `limits.api_rate`, or make it faster")]
     ReceiverUnderCapacity {
@@ -260,9 +263,6 @@ pub enum Problem {
         /// Queue retention.
         queue: String,
     },
-    /// A derived visibility timeout beyond SQS's maximum.
-    #[error("the derived visibility timeout {0} (6 x processor timeout + batching window) is above SQS's 12h maximum; shorten the processor timeout")]
-    VisibilityTooLong(String),
     /// A log retention CloudWatch does not offer.
     #[error("{0} is not a CloudWatch Logs retention; allowed: 1d, 3d, 5d, 7d, 14d, 30d, 60d, 90d, 120d, 150d, 180d, 365d, 400d, 545d, 731d, 1096d, 1827d, 2192d, 2557d, 2922d, 3288d, 3653d")]
     LogRetention(String),

@@ -1,7 +1,6 @@
-//! Retention of queued messages, logs and records, and the derived visibility timeout.
+//! Retention of queued messages, logs and records.
 
 use super::{Finding, Problem, finding};
-use crate::ir::derive::visibility_timeout;
 use crate::spec::{Duration, Loc, Spec};
 
 /// The retention periods CloudWatch Logs accepts, in days.
@@ -12,8 +11,6 @@ pub const LOG_RETENTION_DAYS: [u64; 22] = [
 
 /// SQS's bounds on message retention, in seconds.
 const SQS_RETENTION: std::ops::RangeInclusive<u64> = 60..=1_209_600;
-/// SQS's longest visibility timeout, in seconds.
-const SQS_MAX_VISIBILITY: u64 = 43_200;
 
 pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     let r = &spec.retention;
@@ -32,12 +29,6 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     }
     ttl(&r.audit_records, r.at, "retention.audit_records", out);
     ttl(&r.processed_items, r.at, "retention.processed_items", out);
-
-    let p = &spec.concurrency.processor;
-    let visibility = visibility_timeout(*p.timeout, *p.batching_window);
-    if visibility.as_millis() / 1_000 > SQS_MAX_VISIBILITY {
-        out.push(finding(&p.timeout, p.at, "concurrency.processor.timeout", Problem::VisibilityTooLong(visibility.to_string())));
-    }
 }
 
 fn ttl(value: &Loc<Duration>, section: crate::spec::Pos, path: &str, out: &mut Vec<Finding>) {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the pinned Python tools the tests use, one virtualenv per tool set, under
+# $WH_TOOLS_DIR (default ~/.cache/wh/tools). Idempotent: a tool set whose requirements file is
+# unchanged since its last install is left alone, so a warm run costs a few milliseconds.
+# Prints `export` lines for the tests to source.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools_dir=${WH_TOOLS_DIR:-$HOME/.cache/wh/tools}
+mkdir -p "$tools_dir"
+
+# venv NAME: makes $tools_dir/NAME from requirements/NAME.txt unless already current.
+venv() {
+  local name=$1 req="$here/requirements/$1.txt" dir="$tools_dir/$1"
+  local want
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [[ -f "$dir/.installed" && "$(cat "$dir/.installed")" == "$want" ]]; then
+    return
+  fi
+  echo "installing $name into $dir" >&2
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req" >&2
+  echo "$want" > "$dir/.installed"
+}
+
+if ! command -v python3 >/dev/null; then
+  echo "python3 is needed for the linters: apt-get install python3 python3-venv" >&2
+  exit 2
+fi
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  echo "installing python3-venv" >&2
+  apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+fi
+
+venv cfn-lint
+venv checkov
+venv jsonschema
+
+echo "export WH_CFN_LINT=$tools_dir/cfn-lint/bin/cfn-lint"
+echo "export WH_CHECKOV=$tools_dir/checkov/bin/checkov"
+echo "export WH_SCHEMA_PYTHON=$tools_dir/jsonschema/bin/python"
