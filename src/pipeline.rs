@@ -16,6 +16,8 @@ pub struct Compilation {
     pub stack: Stack,
     /// The files to write under `generated/`.
     pub files: Vec<OutputFile>,
+    /// Scanner exceptions written into the template.
+    pub scanner_exceptions: usize,
 }
 
 /// Why a spec did not compile.
@@ -38,12 +40,17 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
     }
     let stack = ir::lower(&spec);
     let env = env_name(path);
-    let label = path.file_name().map_or_else(|| env.clone(), |n| n.to_string_lossy().into_owned());
-    let files = emit::all(&stack, &env, &label);
-    Ok(Compilation { env, stack, files })
+    let label = path
+        .file_name()
+        .map_or_else(|| env.clone(), |n| n.to_string_lossy().into_owned());
+    let emitted = emit::all(&stack, &env, &label);
+    Ok(Compilation { env, stack, files: emitted.files, scanner_exceptions: emitted.scanner_exceptions })
 }
 
 /// `specs/prod.yaml` -> `prod`.
 pub fn env_name(path: &Path) -> String {
-    path.file_stem().map_or_else(|| "default".to_owned(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(
+        || "default".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }

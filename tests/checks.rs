@@ -5,7 +5,10 @@ mod common;
 use common::{BASE, edit, errors};
 
 fn assert_has(errors: &str, expected: &str) {
-    assert!(errors.contains(expected), "expected {expected:?} in:\n{errors}");
+    assert!(
+        errors.contains(expected),
+        "expected {expected:?} in:\n{errors}"
+    );
 }
 
 #[test]
@@ -27,14 +30,23 @@ fn reservations_must_leave_100_unreserved() {
 
 #[test]
 fn a_new_accounts_quota_of_ten_reserves_nothing() {
-    let e = errors(&edit(&[("  receiver:", "  account_limit: 10\n  receiver:")]));
-    assert_has(&e, "spec.yaml:15:18: error: concurrency.account_limit: the account's quota of 10 leaves nothing to reserve");
+    let e = errors(&edit(&[(
+        "  receiver:",
+        "  account_limit: 10\n  receiver:",
+    )]));
+    assert_has(
+        &e,
+        "spec.yaml:15:18: error: concurrency.account_limit: the account's quota of 10 leaves nothing to reserve",
+    );
 }
 
 #[test]
 fn the_receiver_must_serve_the_api_rate() {
     // 100/s x 200ms = 20 busy at once.
-    let e = errors(&edit(&[("    expected_duration: 50ms", "    expected_duration: 200ms")]));
+    let e = errors(&edit(&[(
+        "    expected_duration: 50ms",
+        "    expected_duration: 200ms",
+    )]));
     assert_has(
         &e,
         "spec.yaml:16:15: error: concurrency.receiver.reserved: the receiver needs 20 concurrent executions to serve 100/s at 200ms each (Little's law: rate x duration), but reserves 10; reserve at least 20",
@@ -44,100 +56,180 @@ fn the_receiver_must_serve_the_api_rate() {
 #[test]
 fn the_processor_must_reserve_what_its_event_source_uses() {
     let e = errors(&edit(&[("    reserved: 2", "    reserved: 1")]));
-    assert_has(&e, "spec.yaml:19:15: error: concurrency.processor.reserved: the SQS event source's maximum concurrency is at least 2, above the processor's reserved 1");
+    assert_has(
+        &e,
+        "spec.yaml:19:15: error: concurrency.processor.reserved: the SQS event source's maximum concurrency is at least 2, above the processor's reserved 1",
+    );
 }
 
 #[test]
 fn zero_reservations_are_refused() {
     let e = errors(&edit(&[("    reserved: 10", "    reserved: 0")]));
-    assert_has(&e, "spec.yaml:16:15: error: concurrency.receiver.reserved: a reservation of 0 stops the function from ever running");
+    assert_has(
+        &e,
+        "spec.yaml:16:15: error: concurrency.receiver.reserved: a reservation of 0 stops the function from ever running",
+    );
 }
 
 #[test]
 fn waf_windows_are_the_four_aws_offers() {
     let e = errors(&edit(&[("  per_ip_window: 1m", "  per_ip_window: 90s")]));
-    assert_has(&e, "spec.yaml:12:18: error: limits.per_ip_window: 90s is not a WAF evaluation window; AWS WAF offers 1m, 2m, 5m and 10m");
+    assert_has(
+        &e,
+        "spec.yaml:12:18: error: limits.per_ip_window: 90s is not a WAF evaluation window; AWS WAF offers 1m, 2m, 5m and 10m",
+    );
 }
 
 #[test]
 fn waf_limits_are_per_window_and_at_least_ten() {
     // 7/m over 1m is a limit of 7 requests: below AWS's minimum of 10.
     let e = errors(&edit(&[("  per_ip_rate: 5/s", "  per_ip_rate: 7/m")]));
-    assert_has(&e, "spec.yaml:11:16: error: limits.per_ip_rate: 7/m over 1m is a WAF limit of 7 requests per window; AWS WAF accepts 10 to 2,000,000,000");
+    assert_has(
+        &e,
+        "spec.yaml:11:16: error: limits.per_ip_rate: 7/m over 1m is a WAF limit of 7 requests per window; AWS WAF accepts 10 to 2,000,000,000",
+    );
     let e = errors(&edit(&[("  per_ip_rate: 5/s", "  per_ip_rate: 61/h")]));
-    assert_has(&e, "spec.yaml:11:16: error: limits.per_ip_rate: 61/h over 1m is not a whole number of requests");
+    assert_has(
+        &e,
+        "spec.yaml:11:16: error: limits.per_ip_rate: 61/h over 1m is not a whole number of requests",
+    );
 }
 
 #[test]
 fn the_per_ip_rate_stays_below_the_api_rate() {
     let e = errors(&edit(&[("  per_ip_rate: 5/s", "  per_ip_rate: 200/s")]));
-    assert_has(&e, "spec.yaml:11:16: error: limits.per_ip_rate: the per-IP rate 200/s is above the API rate 100/s");
+    assert_has(
+        &e,
+        "spec.yaml:11:16: error: limits.per_ip_rate: the per-IP rate 200/s is above the API rate 100/s",
+    );
 }
 
 #[test]
 fn api_limits_stay_within_the_account_defaults() {
     let e = errors(&edit(&[("  api_rate: 100/s", "  api_rate: 20000/s")]));
-    assert_has(&e, "spec.yaml:9:13: error: limits.api_rate: 20000/s is above API Gateway's account-level default of 10000/s");
+    assert_has(
+        &e,
+        "spec.yaml:9:13: error: limits.api_rate: 20000/s is above API Gateway's account-level default of 10000/s",
+    );
     let e = errors(&edit(&[("  api_burst: 200", "  api_burst: 6000")]));
-    assert_has(&e, "spec.yaml:10:14: error: limits.api_burst: a burst of 6000 is outside 1 to 5000");
+    assert_has(
+        &e,
+        "spec.yaml:10:14: error: limits.api_burst: a burst of 6000 is outside 1 to 5000",
+    );
 }
 
 #[test]
 fn payloads_must_fit_a_dynamodb_item() {
     let e = errors(&edit(&[("  max_payload: 64KiB", "  max_payload: 512KiB")]));
-    assert_has(&e, "spec.yaml:13:16: error: limits.max_payload: 512KiB does not fit a DynamoDB item (400 KB) with room for the webhook's other attributes; allow at most 384KiB");
+    assert_has(
+        &e,
+        "spec.yaml:13:16: error: limits.max_payload: 512KiB does not fit a DynamoDB item (400 KB) with room for the webhook's other attributes; allow at most 384KiB",
+    );
 }
 
 #[test]
 fn queue_retention_is_bounded_and_the_dlq_keeps_longer() {
     let e = errors(&(BASE.to_owned() + "retention:\n  queue: 30s\n"));
-    assert_has(&e, "spec.yaml:25:10: error: retention.queue: 30s is outside SQS's message retention of 60s to 14d");
+    assert_has(
+        &e,
+        "spec.yaml:25:10: error: retention.queue: 30s is outside SQS's message retention of 60s to 14d",
+    );
     let e = errors(&(BASE.to_owned() + "retention:\n  queue: 4d\n  dlq: 1d\n"));
-    assert_has(&e, "spec.yaml:26:8: error: retention.dlq: the DLQ keeps messages 1d, not longer than the processing queue's 4d");
+    assert_has(
+        &e,
+        "spec.yaml:26:8: error: retention.dlq: the DLQ keeps messages 1d, not longer than the processing queue's 4d",
+    );
 }
 
 #[test]
 fn log_retention_is_one_cloudwatch_offers() {
     let e = errors(&(BASE.to_owned() + "retention:\n  logs: 10d\n"));
-    assert_has(&e, "spec.yaml:25:9: error: retention.logs: 10d is not a CloudWatch Logs retention; allowed: 1d, 3d, 5d, 7d, 14d, 30d");
+    assert_has(
+        &e,
+        "spec.yaml:25:9: error: retention.logs: 10d is not a CloudWatch Logs retention; allowed: 1d, 3d, 5d, 7d, 14d, 30d",
+    );
 }
 
 #[test]
 fn every_physical_name_fits_with_the_longest_suffix() {
     let long = "a".repeat(30);
     let e = errors(&edit(&[("name: shop", &format!("name: {long}"))]));
-    assert_has(&e, &format!("spec.yaml:1:7: error: name: the IAM role name `{long}-processor-role-xxxxxxxxxxxxxxxxxxxx` is 66 characters; IAM role names must be 1 to 64 characters"));
-    assert!(!e.contains("Lambda function name"), "30 + 31 fits a Lambda name:\n{e}");
+    assert_has(
+        &e,
+        &format!(
+            "spec.yaml:1:7: error: name: the IAM role name `{long}-processor-role-xxxxxxxxxxxxxxxxxxxx` is 66 characters; IAM role names must be 1 to 64 characters"
+        ),
+    );
+    assert!(
+        !e.contains("Lambda function name"),
+        "30 + 31 fits a Lambda name:\n{e}"
+    );
 }
 
 #[test]
 fn names_and_suffixes_are_lower_kebab() {
-    let e = errors(&edit(&[("name: shop", "name: Shop_1"), ("suffix: test", "suffix: PR_42")]));
-    assert_has(&e, "spec.yaml:1:7: error: name: `Shop_1` is not a valid name");
-    assert_has(&e, "spec.yaml:2:9: error: suffix: `PR_42` is not a valid environment suffix; use 1 to 20 lowercase letters");
+    let e = errors(&edit(&[
+        ("name: shop", "name: Shop_1"),
+        ("suffix: test", "suffix: PR_42"),
+    ]));
+    assert_has(
+        &e,
+        "spec.yaml:1:7: error: name: `Shop_1` is not a valid name",
+    );
+    assert_has(
+        &e,
+        "spec.yaml:2:9: error: suffix: `PR_42` is not a valid environment suffix; use 1 to 20 lowercase letters",
+    );
 }
 
 #[test]
 fn regions_are_checked() {
     let e = errors(&edit(&[("region: eu-west-1", "region: europe")]));
-    assert_has(&e, "spec.yaml:3:9: error: region: `europe` is not an AWS region name");
+    assert_has(
+        &e,
+        "spec.yaml:3:9: error: region: `europe` is not an AWS region name",
+    );
 }
 
 #[test]
 fn a_custom_domain_needs_the_retain_lifecycle_and_a_local_certificate() {
-    let e = errors(&(BASE.to_owned() + "domain:\n  name: hooks.example.com\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n"));
-    assert_has(&e, "spec.yaml:25:3: error: domain: a custom domain is for `retain` specs only");
-    assert_has(&e, "spec.yaml:26:20: error: domain.certificate_arn: `arn:aws:acm:us-east-1:123456789012:certificate/abc` is not an ACM certificate ARN in eu-west-1");
+    let e = errors(
+        &(BASE.to_owned()
+            + "domain:\n  name: hooks.example.com\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n"),
+    );
+    assert_has(
+        &e,
+        "spec.yaml:25:3: error: domain: a custom domain is for `retain` specs only",
+    );
+    assert_has(
+        &e,
+        "spec.yaml:26:20: error: domain.certificate_arn: `arn:aws:acm:us-east-1:123456789012:certificate/abc` is not an ACM certificate ARN in eu-west-1",
+    );
 }
 
 #[test]
 fn scheme_fields_must_match_the_scheme() {
-    let e = errors(&edit(&[("    scheme: stripe", "    scheme: github\n    tolerance: 5m")]));
-    assert_has(&e, "spec.yaml:8:16: error: providers.stripe.tolerance: `tolerance` does not apply to the github scheme; it is only for stripe and standard-webhooks");
+    let e = errors(&edit(&[(
+        "    scheme: stripe",
+        "    scheme: github\n    tolerance: 5m",
+    )]));
+    assert_has(
+        &e,
+        "spec.yaml:8:16: error: providers.stripe.tolerance: `tolerance` does not apply to the github scheme; it is only for stripe and standard-webhooks",
+    );
     let e = errors(&edit(&[("    scheme: stripe", "    scheme: hmac-sha256")]));
-    assert_has(&e, "spec.yaml:7:13: error: providers.stripe.header: the hmac-sha256 scheme needs `header`");
-    assert_has(&e, "providers.stripe.encoding: the hmac-sha256 scheme needs `encoding`");
-    assert_has(&e, "providers.stripe.event_id: the hmac-sha256 scheme needs `event_id`");
+    assert_has(
+        &e,
+        "spec.yaml:7:13: error: providers.stripe.header: the hmac-sha256 scheme needs `header`",
+    );
+    assert_has(
+        &e,
+        "providers.stripe.encoding: the hmac-sha256 scheme needs `encoding`",
+    );
+    assert_has(
+        &e,
+        "providers.stripe.event_id: the hmac-sha256 scheme needs `event_id`",
+    );
 }
 
 #[test]
@@ -146,20 +238,38 @@ fn event_ids_and_secret_arns_are_checked() {
         "    scheme: stripe",
         "    scheme: stripe\n    event_id: { json_pointer: id }\n    secret_arn: stripe-secret",
     )]));
-    assert_has(&e, "providers.stripe.event_id.json_pointer: `id` is not a JSON pointer");
-    assert_has(&e, "spec.yaml:9:17: error: providers.stripe.secret_arn: `stripe-secret` is not a Secrets Manager secret ARN");
+    assert_has(
+        &e,
+        "providers.stripe.event_id.json_pointer: `id` is not a JSON pointer",
+    );
+    assert_has(
+        &e,
+        "spec.yaml:9:17: error: providers.stripe.secret_arn: `stripe-secret` is not a Secrets Manager secret ARN",
+    );
 }
 
 #[test]
 fn unknown_fields_are_errors_at_their_position() {
-    let e = errors(&edit(&[("    scheme: stripe", "    scheme: stripe\n    secret: whsec_123")]));
-    assert_has(&e, "spec.yaml:8:5: error: unknown field `secret`, expected one of scheme, tolerance, event_id");
+    let e = errors(&edit(&[(
+        "    scheme: stripe",
+        "    scheme: stripe\n    secret: whsec_123",
+    )]));
+    assert_has(
+        &e,
+        "spec.yaml:8:5: error: unknown field `secret`, expected one of scheme, tolerance, event_id",
+    );
 }
 
 #[test]
 fn units_are_parsed_once_with_their_position() {
-    let e = errors(&edit(&[("  api_rate: 100/s", "  api_rate: 100 per second")]));
-    assert_has(&e, "spec.yaml:9:13: error: `100 per second` is not a rate; write a whole count per unit: N/s, N/m or N/h");
+    let e = errors(&edit(&[(
+        "  api_rate: 100/s",
+        "  api_rate: 100 per second",
+    )]));
+    assert_has(
+        &e,
+        "spec.yaml:9:13: error: `100 per second` is not a rate; write a whole count per unit: N/s, N/m or N/h",
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ fn survives(text: &str) {
 #[test]
 fn every_truncation_of_the_prod_spec() {
     let prod = std::fs::read_to_string(common::repo().join("specs/prod.yaml")).unwrap();
-    let cuts: Vec<usize> = (0..prod.len()).filter(|i| prod.is_char_boundary(*i)).step_by(5).collect();
+    let cuts: Vec<usize> = (0..prod.len())
+        .filter(|i| prod.is_char_boundary(*i))
+        .step_by(5)
+        .collect();
     for cut in cuts {
         survives(&prod[..cut]);
     }
@@ -41,8 +44,25 @@ fn every_line_removed_or_doubled() {
 #[test]
 fn hostile_values() {
     let values = [
-        "", "~", "-1", "18446744073709551616", "99999999999999999999d", "0s", "0/s", "1e9", "[]", "{}",
-        "\"\"", "!!binary aGVsbG8=", "*alias", "&anchor x", "'\u{0}'", "ü", "0x10", ".inf", "NaN",
+        "",
+        "~",
+        "-1",
+        "18446744073709551616",
+        "99999999999999999999d",
+        "0s",
+        "0/s",
+        "1e9",
+        "[]",
+        "{}",
+        "\"\"",
+        "!!binary aGVsbG8=",
+        "*alias",
+        "&anchor x",
+        "'\u{0}'",
+        "ü",
+        "0x10",
+        ".inf",
+        "NaN",
     ];
     let base = common::BASE;
     for value in values {
@@ -51,7 +71,15 @@ fn hostile_values() {
             survives(&base.replacen(line, &format!("{key}: {value}"), 1));
         }
     }
-    for junk in ["\u{feff}", "---\n---\n", "a: [", "\t- x", "key: &a [*a]", &"[".repeat(10_000), "\u{0}\u{1}\u{2}"] {
+    for junk in [
+        "\u{feff}",
+        "---\n---\n",
+        "a: [",
+        "\t- x",
+        "key: &a [*a]",
+        &"[".repeat(10_000),
+        "\u{0}\u{1}\u{2}",
+    ] {
         survives(junk);
     }
 }

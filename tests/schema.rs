@@ -30,9 +30,21 @@ fn validate(paths: &[&std::path::Path]) -> String {
 #[test]
 fn editors_accept_the_shipped_specs_and_refuse_unknown_fields() {
     let dir = tempfile::tempdir().unwrap();
-    let unknown = common::write_spec(dir.path(), "unknown.yaml", &common::edit(&[("    scheme: stripe", "    scheme: stripe\n    secret: x")]));
-    let bad_unit = common::write_spec(dir.path(), "unit.yaml", &common::edit(&[("  api_rate: 100/s", "  api_rate: 100 per second")]));
-    let bad_scheme = common::write_spec(dir.path(), "scheme.yaml", &common::edit(&[("    scheme: stripe", "    scheme: paypal")]));
+    let unknown = common::write_spec(
+        dir.path(),
+        "unknown.yaml",
+        &common::edit(&[("    scheme: stripe", "    scheme: stripe\n    secret: x")]),
+    );
+    let bad_unit = common::write_spec(
+        dir.path(),
+        "unit.yaml",
+        &common::edit(&[("  api_rate: 100/s", "  api_rate: 100 per second")]),
+    );
+    let bad_scheme = common::write_spec(
+        dir.path(),
+        "scheme.yaml",
+        &common::edit(&[("    scheme: stripe", "    scheme: paypal")]),
+    );
     let repo = common::repo();
     let (prod, dev) = (repo.join("specs/prod.yaml"), repo.join("specs/dev.yaml"));
     let report = validate(&[&prod, &dev, &unknown, &bad_unit, &bad_scheme]);

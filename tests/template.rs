@@ -31,7 +31,14 @@ fn every_physical_name_carries_the_suffix_parameter() {
         for (id, r) in t["Resources"].as_object().unwrap() {
             let ty = r["Type"].as_str().unwrap();
             if let Some((_, prop)) = NAME_PROPERTIES.iter().find(|(t, _)| *t == ty) {
-                let name = r["Properties"][prop]["Fn::Sub"].as_str().unwrap_or_else(|| panic!("{env} {id}.{prop} is not a Fn::Sub: {}", r["Properties"][prop]));
+                let name = r["Properties"][prop]["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{env} {id}.{prop} is not a Fn::Sub: {}",
+                            r["Properties"][prop]
+                        )
+                    });
                 assert!(name.contains("${EnvironmentSuffix}"), "{env} {id}: {name}");
                 seen += 1;
             }
@@ -49,8 +56,18 @@ fn the_suffix_parameter_is_validated_and_retain_stacks_keep_their_own() {
     assert_eq!(p["AllowedPattern"], "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$");
     assert_eq!(p["AllowedValues"], json!(["prod"]));
     let dev = repo_template("dev");
-    assert!(dev["Parameters"]["EnvironmentSuffix"].get("AllowedValues").is_none(), "an ephemeral template serves any suffix");
-    for code in ["ArtifactBucket", "ReceiverCodeKey", "ProcessorCodeKey", "AuditCodeKey"] {
+    assert!(
+        dev["Parameters"]["EnvironmentSuffix"]
+            .get("AllowedValues")
+            .is_none(),
+        "an ephemeral template serves any suffix"
+    );
+    for code in [
+        "ArtifactBucket",
+        "ReceiverCodeKey",
+        "ProcessorCodeKey",
+        "AuditCodeKey",
+    ] {
         assert_eq!(prod["Parameters"][code]["Type"], "String");
     }
 }
@@ -58,23 +75,39 @@ fn the_suffix_parameter_is_validated_and_retain_stacks_keep_their_own() {
 #[test]
 fn functions_are_arm64_al2023_traced_reserved_and_encrypted() {
     let t = repo_template("prod");
-    let expected = [("Receiver", 100, 256, 10), ("Processor", 20, 256, 30), ("Audit", 10, 256, 30)];
+    let expected = [
+        ("Receiver", 100, 256, 10),
+        ("Processor", 20, 256, 30),
+        ("Audit", 10, 256, 30),
+    ];
     for (f, reserved, memory, timeout) in expected {
         let p = &resource(&t, &format!("{f}Function"))["Properties"];
         assert_eq!(p["Runtime"], "provided.al2023");
         assert_eq!(p["Architectures"], json!(["arm64"]));
         assert_eq!(p["Handler"], "bootstrap");
-        assert_eq!(p["TracingConfig"]["Mode"], "Active", "{f}: X-Ray on every function");
+        assert_eq!(
+            p["TracingConfig"]["Mode"], "Active",
+            "{f}: X-Ray on every function"
+        );
         assert_eq!(p["ReservedConcurrentExecutions"], reserved);
         assert_eq!(p["MemorySize"], memory);
         assert_eq!(p["Timeout"], timeout);
-        assert_eq!(p["KmsKeyArn"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }));
+        assert_eq!(
+            p["KmsKeyArn"],
+            json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+        );
         assert_eq!(p["Code"]["S3Bucket"], json!({ "Ref": "ArtifactBucket" }));
         assert_eq!(p["Code"]["S3Key"], json!({ "Ref": format!("{f}CodeKey") }));
-        assert_eq!(p["LoggingConfig"]["LogGroup"], json!({ "Ref": format!("{f}LogGroup") }));
+        assert_eq!(
+            p["LoggingConfig"]["LogGroup"],
+            json!({ "Ref": format!("{f}LogGroup") })
+        );
         let log = &resource(&t, &format!("{f}LogGroup"))["Properties"];
         assert_eq!(log["RetentionInDays"], 30);
-        assert_eq!(log["KmsKeyId"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }));
+        assert_eq!(
+            log["KmsKeyId"],
+            json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+        );
     }
 }
 
@@ -83,7 +116,10 @@ fn handlers_get_every_name_from_the_environment() {
     let t = repo_template("prod");
     let env = &resource(&t, "ReceiverFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(env["WH_WEBHOOK_TABLE"], json!({ "Ref": "WebhookTable" }));
-    assert_eq!(env["WH_PROCESSING_QUEUE_URL"], json!({ "Ref": "ProcessingQueue" }));
+    assert_eq!(
+        env["WH_PROCESSING_QUEUE_URL"],
+        json!({ "Ref": "ProcessingQueue" })
+    );
     for p in ["STRIPE", "SVIX", "GITHUB", "SHOPIFY", "SQUARE", "ACME"] {
         assert!(env.get(format!("WH_SECRET_ARN_{p}")).is_some(), "{p}");
         assert!(env.get(format!("WH_NOTIFICATION_URL_{p}")).is_some(), "{p}");
@@ -95,11 +131,17 @@ fn handlers_get_every_name_from_the_environment() {
     );
     let dev = repo_template("dev");
     let dev_env = &resource(&dev, "ReceiverFunction")["Properties"]["Environment"]["Variables"];
-    assert_eq!(dev_env["WH_NOTIFICATION_URL_SQUARE"], "https://hooks-dev.example.com/webhook/square");
+    assert_eq!(
+        dev_env["WH_NOTIFICATION_URL_SQUARE"],
+        "https://hooks-dev.example.com/webhook/square"
+    );
 
     let processor = &resource(&t, "ProcessorFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(processor["WH_EVENT_BUS_NAME"], json!({ "Ref": "EventBus" }));
-    assert_eq!(processor["WH_ALERT_TOPIC_ARN"], json!({ "Ref": "AlertTopic" }));
+    assert_eq!(
+        processor["WH_ALERT_TOPIC_ARN"],
+        json!({ "Ref": "AlertTopic" })
+    );
     let audit = &resource(&t, "AuditFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(audit["WH_AUDIT_TABLE"], json!({ "Ref": "AuditTable" }));
 }
@@ -115,7 +157,8 @@ fn the_stage_throttles_traces_and_logs() {
     assert_eq!(settings["HttpMethod"], "*");
     assert_eq!(settings["ThrottlingRateLimit"], 1000);
     assert_eq!(settings["ThrottlingBurstLimit"], 2000);
-    let format: Value = serde_json::from_str(stage["AccessLogSetting"]["Format"].as_str().unwrap()).expect("access log lines are JSON");
+    let format: Value = serde_json::from_str(stage["AccessLogSetting"]["Format"].as_str().unwrap())
+        .expect("access log lines are JSON");
     assert_eq!(format["errorType"], "$context.error.responseType");
     assert_eq!(format["status"], "$context.status");
     assert_eq!(
@@ -127,19 +170,38 @@ fn the_stage_throttles_traces_and_logs() {
 #[test]
 fn the_api_routes_post_webhook_provider_to_the_receiver() {
     let t = repo_template("prod");
-    assert_eq!(resource(&t, "WebhookResource")["Properties"]["PathPart"], "webhook");
-    assert_eq!(resource(&t, "ProviderResource")["Properties"]["PathPart"], "{provider}");
+    assert_eq!(
+        resource(&t, "WebhookResource")["Properties"]["PathPart"],
+        "webhook"
+    );
+    assert_eq!(
+        resource(&t, "ProviderResource")["Properties"]["PathPart"],
+        "{provider}"
+    );
     let method = &resource(&t, "WebhookMethod")["Properties"];
     assert_eq!(method["HttpMethod"], "POST");
     assert_eq!(method["Integration"]["Type"], "AWS_PROXY");
-    assert!(method["Integration"]["Uri"]["Fn::Sub"].as_str().unwrap().contains("${ReceiverFunction.Arn}"));
+    assert!(
+        method["Integration"]["Uri"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .contains("${ReceiverFunction.Arn}")
+    );
     let deployments = resources(&t, "AWS::ApiGateway::Deployment");
     assert_eq!(deployments.len(), 1);
     assert!(deployments[0].0.starts_with("ApiDeployment"));
-    assert_eq!(resource(&t, "ApiStage")["Properties"]["DeploymentId"], json!({ "Ref": deployments[0].0 }));
+    assert_eq!(
+        resource(&t, "ApiStage")["Properties"]["DeploymentId"],
+        json!({ "Ref": deployments[0].0 })
+    );
     let permission = &resource(&t, "ReceiverApiPermission")["Properties"];
     assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
-    assert!(permission["SourceArn"]["Fn::Sub"].as_str().unwrap().ends_with("${RestApi}/live/POST/webhook/*"));
+    assert!(
+        permission["SourceArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with("${RestApi}/live/POST/webhook/*")
+    );
 }
 
 #[test]
@@ -147,7 +209,12 @@ fn the_waf_rule_limits_per_window_with_the_window_explicit() {
     let t = repo_template("prod");
     let acl = &resource(&t, "WebAcl")["Properties"];
     assert_eq!(acl["Scope"], "REGIONAL");
-    let rule = acl["Rules"].as_array().unwrap().iter().find(|r| r["Name"] == "per-ip-rate").expect("per-IP rule");
+    let rule = acl["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Name"] == "per-ip-rate")
+        .expect("per-IP rule");
     assert_eq!(rule["Action"], json!({ "Block": {} }));
     let rate = &rule["Statement"]["RateBasedStatement"];
     assert_eq!(rate["Limit"], 600, "10/s over 60 s");
@@ -157,39 +224,71 @@ fn the_waf_rule_limits_per_window_with_the_window_explicit() {
         rate["ScopeDownStatement"],
         json!({ "NotStatement": { "Statement": { "IPSetReferenceStatement": { "Arn": { "Fn::GetAtt": ["ExemptIpSetV4", "Arn"] } } } } })
     );
-    assert_eq!(resource(&t, "ExemptIpSetV4")["Properties"]["Addresses"], json!(["203.0.113.0/24"]));
+    assert_eq!(
+        resource(&t, "ExemptIpSetV4")["Properties"]["Addresses"],
+        json!(["203.0.113.0/24"])
+    );
     let assoc = &resource(&t, "WebAclAssociation")["Properties"];
-    assert!(assoc["ResourceArn"]["Fn::Sub"].as_str().unwrap().ends_with("/restapis/${RestApi}/stages/live"));
+    assert!(
+        assoc["ResourceArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with("/restapis/${RestApi}/stages/live")
+    );
 
     // dev: 5/s over 2m, with IPv4 and IPv6 exemptions.
     let dev = repo_template("dev");
-    let rule = &resource(&dev, "WebAcl")["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"];
+    let rule =
+        &resource(&dev, "WebAcl")["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"];
     assert_eq!(rule["Limit"], 600);
     assert_eq!(rule["EvaluationWindowSec"], 120);
-    let either = &rule["ScopeDownStatement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"];
+    let either =
+        &rule["ScopeDownStatement"]["NotStatement"]["Statement"]["OrStatement"]["Statements"];
     assert_eq!(either.as_array().unwrap().len(), 2);
-    assert_eq!(resource(&dev, "ExemptIpSetV6")["Properties"]["IPAddressVersion"], "IPV6");
+    assert_eq!(
+        resource(&dev, "ExemptIpSetV6")["Properties"]["IPAddressVersion"],
+        "IPV6"
+    );
 }
 
 #[test]
 fn the_queue_sits_between_receiver_and_processor_with_a_dlq() {
     let t = repo_template("prod");
     let q = &resource(&t, "ProcessingQueue")["Properties"];
-    assert_eq!(q["VisibilityTimeout"], 6 * 30 + 1, "6 x processor timeout + batching window");
+    assert_eq!(
+        q["VisibilityTimeout"],
+        6 * 30 + 1,
+        "6 x processor timeout + batching window"
+    );
     assert_eq!(q["RedrivePolicy"]["maxReceiveCount"], 3);
-    assert_eq!(q["RedrivePolicy"]["deadLetterTargetArn"], json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] }));
+    assert_eq!(
+        q["RedrivePolicy"]["deadLetterTargetArn"],
+        json!({ "Fn::GetAtt": ["DeadLetterQueue", "Arn"] })
+    );
     assert_eq!(q["MessageRetentionPeriod"], 4 * 86_400);
     let dlq = &resource(&t, "DeadLetterQueue")["Properties"];
     assert_eq!(dlq["MessageRetentionPeriod"], 14 * 86_400);
     for id in ["ProcessingQueue", "DeadLetterQueue", "AuditFailureQueue"] {
-        assert_eq!(resource(&t, id)["Properties"]["KmsMasterKeyId"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }));
+        assert_eq!(
+            resource(&t, id)["Properties"]["KmsMasterKeyId"],
+            json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+        );
     }
     let source = &resource(&t, "ProcessorEventSource")["Properties"];
-    assert_eq!(source["EventSourceArn"], json!({ "Fn::GetAtt": ["ProcessingQueue", "Arn"] }));
+    assert_eq!(
+        source["EventSourceArn"],
+        json!({ "Fn::GetAtt": ["ProcessingQueue", "Arn"] })
+    );
     assert_eq!(source["BatchSize"], 10);
     assert_eq!(source["MaximumBatchingWindowInSeconds"], 1);
-    assert_eq!(source["ScalingConfig"]["MaximumConcurrency"], 20, "the processor's reserved concurrency");
-    assert_eq!(source["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    assert_eq!(
+        source["ScalingConfig"]["MaximumConcurrency"], 20,
+        "the processor's reserved concurrency"
+    );
+    assert_eq!(
+        source["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
     // The receiver may send to the queue.
     let role = serde_json::to_string(&resource(&t, "ReceiverRole")).unwrap();
     assert!(role.contains("sqs:SendMessage"));
@@ -202,16 +301,31 @@ fn the_table_streams_to_the_audit_logger() {
         let p = &resource(&t, id)["Properties"];
         assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
         assert_eq!(p["SSESpecification"]["SSEType"], "KMS");
-        assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
-        assert_eq!(p["TimeToLiveSpecification"], json!({ "AttributeName": "expires_at", "Enabled": true }));
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+            true
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"],
+            json!({ "AttributeName": "expires_at", "Enabled": true })
+        );
         assert_eq!(p["DeletionProtectionEnabled"], true, "prod is retained");
     }
-    assert_eq!(resource(&t, "WebhookTable")["Properties"]["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    assert_eq!(
+        resource(&t, "WebhookTable")["Properties"]["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
     let source = &resource(&t, "AuditEventSource")["Properties"];
-    assert_eq!(source["EventSourceArn"], json!({ "Fn::GetAtt": ["WebhookTable", "StreamArn"] }));
+    assert_eq!(
+        source["EventSourceArn"],
+        json!({ "Fn::GetAtt": ["WebhookTable", "StreamArn"] })
+    );
     assert_eq!(source["BisectBatchOnFunctionError"], true);
     assert_eq!(source["MaximumRetryAttempts"], 3);
-    assert_eq!(source["DestinationConfig"]["OnFailure"]["Destination"], json!({ "Fn::GetAtt": ["AuditFailureQueue", "Arn"] }));
+    assert_eq!(
+        source["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({ "Fn::GetAtt": ["AuditFailureQueue", "Arn"] })
+    );
 }
 
 #[test]
@@ -220,18 +334,52 @@ fn the_key_rotates_and_grants_services_scoped_to_this_stack() {
     let key = &resource(&t, "EncryptionKey")["Properties"];
     assert_eq!(key["EnableKeyRotation"], true);
     let statements = key["KeyPolicy"]["Statement"].as_array().unwrap();
-    let by_sid = |sid: &str| statements.iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("{sid}"));
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{sid}"))
+    };
     let cloudwatch = by_sid("AlarmsPublishToEncryptedTopic");
-    assert_eq!(cloudwatch["Principal"]["Service"], "cloudwatch.amazonaws.com");
-    assert!(cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].as_str().unwrap().ends_with(":alarm:payments-*-${EnvironmentSuffix}"));
+    assert_eq!(
+        cloudwatch["Principal"]["Service"],
+        "cloudwatch.amazonaws.com"
+    );
+    assert!(
+        cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":alarm:payments-*-${EnvironmentSuffix}")
+    );
     let logs = by_sid("LogsEncryptThisStacksLogGroups");
-    assert_eq!(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"].as_array().unwrap().len(), 4);
-    assert!(resource(&t, "EncryptionKeyAlias")["Properties"]["AliasName"]["Fn::Sub"].as_str().unwrap().starts_with("alias/payments-"));
+    assert_eq!(
+        logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(
+        resource(&t, "EncryptionKeyAlias")["Properties"]["AliasName"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .starts_with("alias/payments-")
+    );
     // Everything that stores data uses this one key.
-    assert_eq!(resource(&t, "AlertTopic")["Properties"]["KmsMasterKeyId"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }));
-    assert_eq!(resource(&t, "EventBus")["Properties"]["KmsKeyIdentifier"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }));
+    assert_eq!(
+        resource(&t, "AlertTopic")["Properties"]["KmsMasterKeyId"],
+        json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+    );
+    assert_eq!(
+        resource(&t, "EventBus")["Properties"]["KmsKeyIdentifier"],
+        json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+    );
     for (id, s) in resources(&t, "AWS::SecretsManager::Secret") {
-        assert_eq!(s["Properties"]["KmsKeyId"], json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }), "{id}");
+        assert_eq!(
+            s["Properties"]["KmsKeyId"],
+            json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] }),
+            "{id}"
+        );
     }
 }
 
@@ -242,12 +390,28 @@ fn roles_have_no_wildcards_beyond_xray() {
         for (id, role) in resources(&t, "AWS::IAM::Role") {
             for policy in role["Properties"]["Policies"].as_array().unwrap() {
                 for s in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
-                    let actions: Vec<&str> = s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-                    assert!(actions.iter().all(|a| !a.contains('*') || a.starts_with("kms:GenerateDataKey")), "{id}: {actions:?}");
+                    let actions: Vec<&str> = s["Action"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap())
+                        .collect();
+                    assert!(
+                        actions
+                            .iter()
+                            .all(|a| !a.contains('*') || a.starts_with("kms:GenerateDataKey")),
+                        "{id}: {actions:?}"
+                    );
                     if s["Resource"] == "*" {
-                        assert!(actions.iter().all(|a| a.starts_with("xray:")), "{id}: only X-Ray may use Resource *: {s}");
+                        assert!(
+                            actions.iter().all(|a| a.starts_with("xray:")),
+                            "{id}: only X-Ray may use Resource *: {s}"
+                        );
                     } else {
-                        assert!(s["Resource"].as_array().is_some_and(|r| !r.is_empty()), "{id}: {s}");
+                        assert!(
+                            s["Resource"].as_array().is_some_and(|r| !r.is_empty()),
+                            "{id}: {s}"
+                        );
                     }
                 }
             }
@@ -261,31 +425,71 @@ fn secrets_exist_per_provider_and_hold_no_key() {
     let secrets = resources(&t, "AWS::SecretsManager::Secret");
     assert_eq!(secrets.len(), 6);
     let stripe = &resource(&t, "StripeSecret")["Properties"];
-    assert_eq!(stripe["Name"], json!({ "Fn::Sub": "payments-stripe-${EnvironmentSuffix}" }));
-    assert_eq!(stripe["SecretString"], r#"{"current":null,"previous":null,"previous_expires_at":null}"#);
+    assert_eq!(
+        stripe["Name"],
+        json!({ "Fn::Sub": "payments-stripe-${EnvironmentSuffix}" })
+    );
+    assert_eq!(
+        stripe["SecretString"],
+        r#"{"current":null,"previous":null,"previous_expires_at":null}"#
+    );
 }
 
 #[test]
 fn alarms_cover_every_failure_and_notify_the_topic() {
     let t = repo_template("prod");
     let alarms = resources(&t, "AWS::CloudWatch::Alarm");
-    let metrics: Vec<String> = alarms.iter().map(|(_, a)| format!("{}/{}", a["Properties"]["Namespace"], a["Properties"]["MetricName"])).collect();
-    for expected in ["ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "5XXError", "IteratorAge", "BlockedRequests", "SignatureFailures"] {
-        assert!(metrics.iter().any(|m| m.ends_with(&format!("/\"{expected}\""))), "{expected} in {metrics:?}");
+    let metrics: Vec<String> = alarms
+        .iter()
+        .map(|(_, a)| {
+            format!(
+                "{}/{}",
+                a["Properties"]["Namespace"], a["Properties"]["MetricName"]
+            )
+        })
+        .collect();
+    for expected in [
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",
+        "Throttles",
+        "5XXError",
+        "IteratorAge",
+        "BlockedRequests",
+        "SignatureFailures",
+    ] {
+        assert!(
+            metrics
+                .iter()
+                .any(|m| m.ends_with(&format!("/\"{expected}\""))),
+            "{expected} in {metrics:?}"
+        );
     }
     for (id, a) in &alarms {
-        assert_eq!(a["Properties"]["AlarmActions"], json!([{ "Ref": "AlertTopic" }]), "{id}");
+        assert_eq!(
+            a["Properties"]["AlarmActions"],
+            json!([{ "Ref": "AlertTopic" }]),
+            "{id}"
+        );
     }
     let dlq = &resource(&t, "DlqDepthAlarm")["Properties"];
     assert_eq!(dlq["Threshold"], 1);
     assert_eq!(dlq["Period"], 300);
     let subscriptions = resources(&t, "AWS::SNS::Subscription");
-    assert_eq!(subscriptions[0].1["Properties"]["Endpoint"], "payments-oncall@example.com");
+    assert_eq!(
+        subscriptions[0].1["Properties"]["Endpoint"],
+        "payments-oncall@example.com"
+    );
 }
 
 #[test]
 fn lifecycle_decides_what_survives_deletion() {
-    let stateful = ["AWS::KMS::Key", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"];
+    let stateful = [
+        "AWS::KMS::Key",
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::SecretsManager::Secret",
+        "AWS::Logs::LogGroup",
+    ];
     for (env, policy) in [("prod", "Retain"), ("dev", "Delete")] {
         let t = repo_template(env);
         for ty in stateful {
@@ -296,21 +500,40 @@ fn lifecycle_decides_what_survives_deletion() {
         }
     }
     let dev = repo_template("dev");
-    assert_eq!(resource(&dev, "WebhookTable")["Properties"]["DeletionProtectionEnabled"], false);
+    assert_eq!(
+        resource(&dev, "WebhookTable")["Properties"]["DeletionProtectionEnabled"],
+        false
+    );
 }
 
 #[test]
 fn outputs_follow_the_contract() {
     let t = repo_template("prod");
     let outputs = t["Outputs"].as_object().unwrap();
-    for key in ["ApiUrl", "WebhookTableName", "ProcessingQueueUrl", "DeadLetterQueueUrl", "AlertTopicArn", "EventBusName"] {
+    for key in [
+        "ApiUrl",
+        "WebhookTableName",
+        "ProcessingQueueUrl",
+        "DeadLetterQueueUrl",
+        "AlertTopicArn",
+        "EventBusName",
+    ] {
         assert!(outputs.contains_key(key), "{key}");
     }
     for (key, o) in outputs {
-        assert!(wh::emit::cloudformation::outputs::OUTPUT_KEYS.contains(&key.as_str()), "{key} is not in the documented contract");
-        assert_eq!(o["Export"]["Name"], json!({ "Fn::Sub": format!("${{AWS::StackName}}-{key}") }));
+        assert!(
+            wh::emit::cloudformation::outputs::OUTPUT_KEYS.contains(&key.as_str()),
+            "{key} is not in the documented contract"
+        );
+        assert_eq!(
+            o["Export"]["Name"],
+            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{key}") })
+        );
     }
-    assert_eq!(outputs["ApiUrl"]["Value"], json!({ "Fn::Sub": "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/live/" }));
+    assert_eq!(
+        outputs["ApiUrl"]["Value"],
+        json!({ "Fn::Sub": "https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/live/" })
+    );
 }
 
 #[test]
@@ -319,10 +542,22 @@ fn a_custom_domain_maps_the_stage_and_feeds_notification_urls() {
         + "\ndomain:\n  name: hooks.example.com\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n";
     let t = common::compile_text(&spec).unwrap();
     let domain = &resource(&t, "CustomDomain")["Properties"];
-    assert_eq!(domain["DomainName"], "hooks.example.com", "the one name without the suffix");
+    assert_eq!(
+        domain["DomainName"], "hooks.example.com",
+        "the one name without the suffix"
+    );
     assert_eq!(domain["SecurityPolicy"], "TLS_1_2");
-    assert_eq!(resource(&t, "CustomDomainMapping")["Properties"]["Stage"], "live");
+    assert_eq!(
+        resource(&t, "CustomDomainMapping")["Properties"]["Stage"],
+        "live"
+    );
     let env = &resource(&t, "ReceiverFunction")["Properties"]["Environment"]["Variables"];
-    assert_eq!(env["WH_NOTIFICATION_URL_SQUARE"], "https://hooks.example.com/webhook/square");
-    assert_eq!(t["Outputs"]["CustomDomainUrl"]["Value"], "https://hooks.example.com/");
+    assert_eq!(
+        env["WH_NOTIFICATION_URL_SQUARE"],
+        "https://hooks.example.com/webhook/square"
+    );
+    assert_eq!(
+        t["Outputs"]["CustomDomainUrl"]["Value"],
+        "https://hooks.example.com/"
+    );
 }

@@ -18,7 +18,12 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     let reserved = [*r.reserved, *p.reserved, *a.reserved];
     let left = unreserved_left(*c.account_limit, &reserved);
     if *c.account_limit <= MIN_UNRESERVED {
-        out.push(finding(&c.account_limit, c.at, "concurrency.account_limit", Problem::NoReservableConcurrency(*c.account_limit)));
+        out.push(finding(
+            &c.account_limit,
+            c.at,
+            "concurrency.account_limit",
+            Problem::NoReservableConcurrency(*c.account_limit),
+        ));
     } else if left < i64::from(MIN_UNRESERVED) {
         out.push(finding(
             &c.account_limit,
@@ -60,46 +65,135 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
         ));
     }
     if (1..MIN_SQS_SOURCE_CONCURRENCY).contains(&*p.reserved) {
-        out.push(finding(&p.reserved, p.at, "concurrency.processor.reserved", Problem::ProcessorBelowEventSource { reserved: *p.reserved }));
+        out.push(finding(
+            &p.reserved,
+            p.at,
+            "concurrency.processor.reserved",
+            Problem::ProcessorBelowEventSource {
+                reserved: *p.reserved,
+            },
+        ));
     }
 
     memory(&r.memory, r.at, "concurrency.receiver.memory", out);
     memory(&p.memory, p.at, "concurrency.processor.memory", out);
     memory(&a.memory, a.at, "concurrency.audit.memory", out);
-    timeout(&r.timeout, r.at, "concurrency.receiver.timeout", API_INTEGRATION_TIMEOUT, " (API Gateway cuts the integration off at 29s)", out);
-    timeout(&p.timeout, p.at, "concurrency.processor.timeout", "15m", "", out);
-    timeout(&a.timeout, a.at, "concurrency.audit.timeout", "15m", "", out);
+    timeout(
+        &r.timeout,
+        r.at,
+        "concurrency.receiver.timeout",
+        API_INTEGRATION_TIMEOUT,
+        " (API Gateway cuts the integration off at 29s)",
+        out,
+    );
+    timeout(
+        &p.timeout,
+        p.at,
+        "concurrency.processor.timeout",
+        "15m",
+        "",
+        out,
+    );
+    timeout(
+        &a.timeout,
+        a.at,
+        "concurrency.audit.timeout",
+        "15m",
+        "",
+        out,
+    );
 
     let window = *p.batching_window;
     if window.whole_secs().is_none_or(|s| s > 300) {
-        out.push(finding(&p.batching_window, p.at, "concurrency.processor.batching_window", Problem::BatchingWindow(window.to_string())));
+        out.push(finding(
+            &p.batching_window,
+            p.at,
+            "concurrency.processor.batching_window",
+            Problem::BatchingWindow(window.to_string()),
+        ));
     }
     // SQS event sources take up to 10 per batch unless a batching window of at least 1s gathers more.
     let (max_batch, why) = if window.as_millis() >= 1_000 {
         (10_000, " (SQS event sources with a batching window)")
     } else {
-        (10, " (SQS event sources without a batching window; set one of at least 1s for more)")
+        (
+            10,
+            " (SQS event sources without a batching window; set one of at least 1s for more)",
+        )
     };
     if !(1..=max_batch).contains(&*p.batch_size) {
-        out.push(finding(&p.batch_size, p.at, "concurrency.processor.batch_size", Problem::BatchSize { value: *p.batch_size, min: 1, max: max_batch, why }));
+        out.push(finding(
+            &p.batch_size,
+            p.at,
+            "concurrency.processor.batch_size",
+            Problem::BatchSize {
+                value: *p.batch_size,
+                min: 1,
+                max: max_batch,
+                why,
+            },
+        ));
     }
     if !(1..=10_000).contains(&*a.batch_size) {
-        out.push(finding(&a.batch_size, a.at, "concurrency.audit.batch_size", Problem::BatchSize { value: *a.batch_size, min: 1, max: 10_000, why: " (DynamoDB stream event sources)" }));
+        out.push(finding(
+            &a.batch_size,
+            a.at,
+            "concurrency.audit.batch_size",
+            Problem::BatchSize {
+                value: *a.batch_size,
+                min: 1,
+                max: 10_000,
+                why: " (DynamoDB stream event sources)",
+            },
+        ));
     }
     if *a.max_retries > 10_000 {
-        out.push(finding(&a.max_retries, a.at, "concurrency.audit.max_retries", Problem::RetriesRange(*a.max_retries)));
+        out.push(finding(
+            &a.max_retries,
+            a.at,
+            "concurrency.audit.max_retries",
+            Problem::RetriesRange(*a.max_retries),
+        ));
     }
 }
 
 fn memory(value: &Loc<Size>, section: Pos, path: &str, out: &mut Vec<Finding>) {
-    if !value.whole_mib().is_some_and(|mib| (128..=10_240).contains(&mib)) {
-        out.push(finding(value, section, path, Problem::MemoryRange(value.to_string())));
+    if !value
+        .whole_mib()
+        .is_some_and(|mib| (128..=10_240).contains(&mib))
+    {
+        out.push(finding(
+            value,
+            section,
+            path,
+            Problem::MemoryRange(value.to_string()),
+        ));
     }
 }
 
-fn timeout(value: &Loc<Duration>, section: Pos, path: &str, max: &'static str, why: &'static str, out: &mut Vec<Finding>) {
+fn timeout(
+    value: &Loc<Duration>,
+    section: Pos,
+    path: &str,
+    max: &'static str,
+    why: &'static str,
+    out: &mut Vec<Finding>,
+) {
     let max_secs = max.parse::<Duration>().map_or(0, |d| d.as_millis() / 1_000);
-    if !value.whole_secs().is_some_and(|s| (1..=max_secs).contains(&s)) {
-        out.push(finding(value, section, path, Problem::TimeoutRange { value: value.to_string(), min: "1s", max, why }));
+    if !value
+        .whole_secs()
+        .is_some_and(|s| (1..=max_secs).contains(&s))
+    {
+        out.push(finding(
+            value,
+            section,
+            path,
+            Problem::TimeoutRange {
+                value: value.to_string(),
+                min: "1s",
+                max,
+                why,
+            },
+        ));
     }
 }

@@ -32,7 +32,10 @@ pub struct Finding {
 impl Finding {
     /// Renders the finding as `file:line:column: error: path: problem`.
     pub fn display<'a>(&'a self, file: &'a Path) -> impl fmt::Display + 'a {
-        DisplayFinding { finding: self, file }
+        DisplayFinding {
+            finding: self,
+            file,
+        }
     }
 }
 
@@ -52,7 +55,9 @@ impl fmt::Display for DisplayFinding<'_> {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Problem {
     /// The stack name is not usable in AWS names.
-    #[error("`{0}` is not a valid name; use lowercase letters, digits and inner hyphens, starting with a letter")]
+    #[error(
+        "`{0}` is not a valid name; use lowercase letters, digits and inner hyphens, starting with a letter"
+    )]
     BadName(String),
     /// The suffix does not fit the template's `EnvironmentSuffix` parameter.
     #[error("`{0}` is not a valid environment suffix; use 1 to {max} lowercase letters, digits and inner hyphens", max = crate::ir::names::MAX_SUFFIX_LEN)]
@@ -61,7 +66,9 @@ pub enum Problem {
     #[error("`{0}` is not an AWS region name; write one like us-east-1 or eu-west-2")]
     BadRegion(String),
     /// The stage name is not allowed by API Gateway.
-    #[error("`{0}` is not a valid API Gateway stage name; use 1 to 128 letters, digits, hyphens and underscores")]
+    #[error(
+        "`{0}` is not a valid API Gateway stage name; use 1 to 128 letters, digits, hyphens and underscores"
+    )]
     BadStage(String),
     /// A physical name breaks its service's rule.
     #[error("the {kind} name `{name}` {detail} (checked with the longest suffix the template accepts, {max} characters); shorten `name`", max = crate::ir::names::MAX_SUFFIX_LEN)]
@@ -74,13 +81,17 @@ pub enum Problem {
         detail: String,
     },
     /// A custom domain on an ephemeral stack.
-    #[error("a custom domain is for `retain` specs only: it is the one name without the suffix, so two ephemeral environments would fight over it")]
+    #[error(
+        "a custom domain is for `retain` specs only: it is the one name without the suffix, so two ephemeral environments would fight over it"
+    )]
     DomainNeedsRetain,
     /// The custom domain name is not a DNS name.
     #[error("`{0}` is not a domain name; write a lowercase DNS name such as hooks.example.com")]
     BadDomain(String),
     /// The certificate ARN is malformed or in another region.
-    #[error("`{value}` is not an ACM certificate ARN in {region}; a regional API needs a certificate in its own region: arn:aws:acm:{region}:<account>:certificate/<id>")]
+    #[error(
+        "`{value}` is not an ACM certificate ARN in {region}; a regional API needs a certificate in its own region: arn:aws:acm:{region}:<account>:certificate/<id>"
+    )]
     BadCertificateArn {
         /// What was written.
         value: String,
@@ -91,7 +102,9 @@ pub enum Problem {
     #[error("no providers; name at least one, e.g. `stripe: {{ scheme: stripe }}`")]
     NoProviders,
     /// A provider name unusable in URLs and secret names.
-    #[error("`{0}` is not a valid provider name; use 1 to 32 lowercase letters, digits and inner hyphens, starting with a letter")]
+    #[error(
+        "`{0}` is not a valid provider name; use 1 to 32 lowercase letters, digits and inner hyphens, starting with a letter"
+    )]
     BadProviderName(String),
     /// Two provider names that map to the same logical id.
     #[error("`{0}` and `{1}` map to the same CloudFormation logical id; rename one")]
@@ -120,13 +133,17 @@ pub enum Problem {
     #[error("a tolerance of {0} is outside 1s to 1h; providers document 5m")]
     ToleranceRange(String),
     /// An event-id pointer that is not a JSON pointer.
-    #[error("`{0}` is not a JSON pointer; write one starting with `/`, such as /id or /data/object/id")]
+    #[error(
+        "`{0}` is not a JSON pointer; write one starting with `/`, such as /id or /data/object/id"
+    )]
     BadJsonPointer(String),
     /// A header name with characters HTTP does not allow.
     #[error("`{0}` is not an HTTP header name; use letters, digits and hyphens")]
     BadHeader(String),
     /// A secret ARN that is not one.
-    #[error("`{0}` is not a Secrets Manager secret ARN; write arn:aws:secretsmanager:<region>:<account>:secret:<name>")]
+    #[error(
+        "`{0}` is not a Secrets Manager secret ARN; write arn:aws:secretsmanager:<region>:<account>:secret:<name>"
+    )]
     BadSecretArn(String),
     /// A notification URL that is not https.
     #[error("`{0}` is not an https URL; Square signs the exact https notification URL it posts to")]
@@ -153,7 +170,9 @@ pub enum Problem {
     #[error("the account's quota of {0} leaves nothing to reserve: AWS keeps at least {min} unreserved; ask AWS to raise the quota (new accounts often start at 10) and set `account_limit` to it", min = crate::ir::derive::MIN_UNRESERVED)]
     NoReservableConcurrency(u32),
     /// The receiver cannot serve the API rate.
-    #[error("the receiver needs {needed} concurrent executions to serve {rate} at {duration} each (Little's law: rate x duration), but reserves {reserved}; reserve at least {needed}, lower `limits.api_rate`, or make it faster")]
+    #[error(
+        "the receiver needs {needed} concurrent executions to serve {rate} at {duration} each (Little's law: rate x duration), but reserves {reserved}; reserve at least {needed}, lower `limits.api_rate`, or make it faster"
+    )]
     ReceiverUnderCapacity {
         /// Executions needed.
         needed: u64,
@@ -210,7 +229,9 @@ pub enum Problem {
     #[error("{0} is not a WAF evaluation window; AWS WAF offers 1m, 2m, 5m and 10m")]
     WafWindow(String),
     /// A per-IP rate that is not a whole count per window.
-    #[error("{rate} over {window} is not a whole number of requests; WAF limits count whole requests per window, so pick a rate that fills it exactly")]
+    #[error(
+        "{rate} over {window} is not a whole number of requests; WAF limits count whole requests per window, so pick a rate that fills it exactly"
+    )]
     WafLimitNotWhole {
         /// The rate.
         rate: String,
@@ -218,7 +239,9 @@ pub enum Problem {
         window: String,
     },
     /// A WAF limit out of AWS's range.
-    #[error("{rate} over {window} is a WAF limit of {limit} requests per window; AWS WAF accepts 10 to 2,000,000,000")]
+    #[error(
+        "{rate} over {window} is a WAF limit of {limit} requests per window; AWS WAF accepts 10 to 2,000,000,000"
+    )]
     WafLimitRange {
         /// The rate.
         rate: String,
@@ -227,8 +250,16 @@ pub enum Problem {
         /// The derived limit.
         limit: u64,
     },
+    /// A managed rule group listed twice.
+    #[error("`{0}` is listed twice")]
+    DuplicateManagedRules(&'static str),
+    /// A web ACL over AWS's capacity.
+    #[error("the web ACL needs {0} capacity units, above AWS's {max} (without extra charge); turn a managed group off", max = crate::ir::derive::WEB_ACL_CAPACITY)]
+    WafCapacity(u32),
     /// A per-IP rate above the whole API's.
-    #[error("the per-IP rate {per_ip} is above the API rate {api}: the stage throttle would always act first and the per-IP rule never")]
+    #[error(
+        "the per-IP rate {per_ip} is above the API rate {api}: the stage throttle would always act first and the per-IP rule never"
+    )]
     PerIpAboveApi {
         /// The per-IP rate.
         per_ip: String,
@@ -236,13 +267,17 @@ pub enum Problem {
         api: String,
     },
     /// An API rate over the account's default quota.
-    #[error("{0} is above API Gateway's account-level default of 10000/s; ask AWS for more first, then raise this")]
+    #[error(
+        "{0} is above API Gateway's account-level default of 10000/s; ask AWS for more first, then raise this"
+    )]
     ApiRateAboveAccount(String),
     /// A burst out of range.
     #[error("a burst of {0} is outside 1 to 5000 (API Gateway's account-level default burst)")]
     BurstRange(u32),
     /// A payload limit that the webhook table cannot hold.
-    #[error("{value} does not fit a DynamoDB item (400 KB) with room for the webhook's other attributes; allow at most {max}")]
+    #[error(
+        "{value} does not fit a DynamoDB item (400 KB) with room for the webhook's other attributes; allow at most {max}"
+    )]
     PayloadTooLarge {
         /// What was written.
         value: String,
@@ -256,7 +291,9 @@ pub enum Problem {
     #[error("{0} is outside SQS's message retention of 60s to 14d")]
     QueueRetentionRange(String),
     /// A DLQ that expires messages no later than its source queue.
-    #[error("the DLQ keeps messages {dlq}, not longer than the processing queue's {queue}; a message keeps its first enqueue time in the DLQ, so it would expire there early")]
+    #[error(
+        "the DLQ keeps messages {dlq}, not longer than the processing queue's {queue}; a message keeps its first enqueue time in the DLQ, so it would expire there early"
+    )]
     DlqNotLonger {
         /// DLQ retention.
         dlq: String,
@@ -264,7 +301,9 @@ pub enum Problem {
         queue: String,
     },
     /// A log retention CloudWatch does not offer.
-    #[error("{0} is not a CloudWatch Logs retention; allowed: 1d, 3d, 5d, 7d, 14d, 30d, 60d, 90d, 120d, 150d, 180d, 365d, 400d, 545d, 731d, 1096d, 1827d, 2192d, 2557d, 2922d, 3288d, 3653d")]
+    #[error(
+        "{0} is not a CloudWatch Logs retention; allowed: 1d, 3d, 5d, 7d, 14d, 30d, 60d, 90d, 120d, 150d, 180d, 365d, 400d, 545d, 731d, 1096d, 1827d, 2192d, 2557d, 2922d, 3288d, 3653d"
+    )]
     LogRetention(String),
     /// A record lifetime too short to be meant.
     #[error("{0} is not a record lifetime; use whole days, at least 1d")]
@@ -279,13 +318,24 @@ pub enum Problem {
     #[error("a threshold of 0 fires on every period; use at least 1")]
     ZeroThreshold,
     /// An event type name that cannot be one.
-    #[error("`{0}` is not an event type; write the provider's type name, such as charge.dispute.created")]
+    #[error(
+        "`{0}` is not an event type; write the provider's type name, such as charge.dispute.created"
+    )]
     BadEventType(String),
 }
 
 /// A finding builder used by the rule files.
-pub(crate) fn finding<T>(value: &Loc<T>, fallback: Pos, path: impl Into<String>, problem: Problem) -> Finding {
-    Finding { at: value.at.or(fallback), path: path.into(), problem }
+pub(crate) fn finding<T>(
+    value: &Loc<T>,
+    fallback: Pos,
+    path: impl Into<String>,
+    problem: Problem,
+) -> Finding {
+    Finding {
+        at: value.at.or(fallback),
+        path: path.into(),
+        problem,
+    }
 }
 
 /// Runs every rule over `spec` and returns all findings, in file order.

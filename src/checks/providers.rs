@@ -6,18 +6,33 @@ use crate::spec::{EventId, Loc, Provider, Scheme, Spec};
 
 pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     if spec.providers.is_empty() {
-        out.push(finding(&spec.providers, spec.providers.at, "providers", Problem::NoProviders));
+        out.push(finding(
+            &spec.providers,
+            spec.providers.at,
+            "providers",
+            Problem::NoProviders,
+        ));
     }
     let mut titles = std::collections::BTreeMap::new();
     for (name, provider) in spec.providers.iter() {
         if let Some(other) = titles.insert(crate::ir::pascal(name), name.value.clone()) {
-            out.push(finding(name, spec.providers.at, "providers", Problem::ProviderNameClash(other, name.value.clone())));
+            out.push(finding(
+                name,
+                spec.providers.at,
+                "providers",
+                Problem::ProviderNameClash(other, name.value.clone()),
+            ));
         }
         let valid_name = name.len() <= 32
             && is_lower_kebab(name)
             && name.starts_with(|c: char| c.is_ascii_lowercase());
         if !valid_name {
-            out.push(finding(name, spec.providers.at, "providers", Problem::BadProviderName(name.value.clone())));
+            out.push(finding(
+                name,
+                spec.providers.at,
+                "providers",
+                Problem::BadProviderName(name.value.clone()),
+            ));
         }
         check_provider(&format!("providers.{}", name.value), name, provider, out);
     }
@@ -34,22 +49,42 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
 
     match &p.tolerance {
         Some(t) if !scheme.signs_timestamp() => {
-            out.push(finding(t, at, format!("{path}.tolerance"), misplaced("tolerance", "stripe and standard-webhooks")));
+            out.push(finding(
+                t,
+                at,
+                format!("{path}.tolerance"),
+                misplaced("tolerance", "stripe and standard-webhooks"),
+            ));
         }
         Some(t) if t.as_millis() < 1_000 || t.as_millis() > 3_600_000 => {
-            out.push(finding(t, at, format!("{path}.tolerance"), Problem::ToleranceRange(t.to_string())));
+            out.push(finding(
+                t,
+                at,
+                format!("{path}.tolerance"),
+                Problem::ToleranceRange(t.to_string()),
+            ));
         }
         _ => {}
     }
 
     if scheme != Scheme::Square {
         if let Some(url) = &p.notification_url {
-            out.push(finding(url, at, format!("{path}.notification_url"), misplaced("notification_url", "square")));
+            out.push(finding(
+                url,
+                at,
+                format!("{path}.notification_url"),
+                misplaced("notification_url", "square"),
+            ));
         }
     } else if let Some(url) = &p.notification_url {
         let host = url.strip_prefix("https://").unwrap_or("");
         if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
-            out.push(finding(url, at, format!("{path}.notification_url"), Problem::BadNotificationUrl(url.value.clone())));
+            out.push(finding(
+                url,
+                at,
+                format!("{path}.notification_url"),
+                Problem::BadNotificationUrl(url.value.clone()),
+            ));
         }
     }
 
@@ -90,40 +125,73 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
     } else {
         for (field, value) in [("header", &p.header), ("prefix", &p.prefix)] {
             if let Some(v) = value {
-                out.push(finding(v, at, format!("{path}.{field}"), misplaced(field, "hmac-sha256")));
+                out.push(finding(
+                    v,
+                    at,
+                    format!("{path}.{field}"),
+                    misplaced(field, "hmac-sha256"),
+                ));
             }
         }
         if let Some(v) = &p.encoding {
-            out.push(finding(v, at, format!("{path}.encoding"), misplaced("encoding", "hmac-sha256")));
+            out.push(finding(
+                v,
+                at,
+                format!("{path}.encoding"),
+                misplaced("encoding", "hmac-sha256"),
+            ));
         }
     }
 
     if let Some(header) = &p.header {
         if !is_header_name(header) {
-            out.push(finding(header, at, format!("{path}.header"), Problem::BadHeader(header.value.clone())));
+            out.push(finding(
+                header,
+                at,
+                format!("{path}.header"),
+                Problem::BadHeader(header.value.clone()),
+            ));
         }
     }
     if let Some(event_id) = &p.event_id {
         match &event_id.value {
             EventId::Header(h) if !is_header_name(h) => {
-                out.push(finding(event_id, at, format!("{path}.event_id.header"), Problem::BadHeader(h.clone())));
+                out.push(finding(
+                    event_id,
+                    at,
+                    format!("{path}.event_id.header"),
+                    Problem::BadHeader(h.clone()),
+                ));
             }
             EventId::JsonPointer(ptr) if !ptr.starts_with('/') => {
-                out.push(finding(event_id, at, format!("{path}.event_id.json_pointer"), Problem::BadJsonPointer(ptr.clone())));
+                out.push(finding(
+                    event_id,
+                    at,
+                    format!("{path}.event_id.json_pointer"),
+                    Problem::BadJsonPointer(ptr.clone()),
+                ));
             }
             _ => {}
         }
     }
     if let Some(arn) = &p.secret_arn {
         if !is_secret_arn(arn) {
-            out.push(finding(arn, at, format!("{path}.secret_arn"), Problem::BadSecretArn(arn.value.clone())));
+            out.push(finding(
+                arn,
+                at,
+                format!("{path}.secret_arn"),
+                Problem::BadSecretArn(arn.value.clone()),
+            ));
         }
     }
 }
 
 /// An RFC 9110 token made of the characters header names use in practice.
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn is_secret_arn(s: &str) -> bool {
@@ -145,8 +213,12 @@ mod tests {
 
     #[test]
     fn secret_arns() {
-        assert!(is_secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbCdEf"));
-        assert!(!is_secret_arn("arn:aws:secretsmanager:us-east-1:123456789012:stripe"));
+        assert!(is_secret_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe-AbCdEf"
+        ));
+        assert!(!is_secret_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:stripe"
+        ));
         assert!(!is_secret_arn("stripe"));
     }
 

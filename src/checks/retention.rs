@@ -16,16 +16,41 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     let r = &spec.retention;
     let mut queue_ok = true;
     for (path, value) in [("retention.queue", &r.queue), ("retention.dlq", &r.dlq)] {
-        if !value.whole_secs().is_some_and(|s| SQS_RETENTION.contains(&s)) {
-            out.push(finding(value, r.at, path, Problem::QueueRetentionRange(value.to_string())));
+        if !value
+            .whole_secs()
+            .is_some_and(|s| SQS_RETENTION.contains(&s))
+        {
+            out.push(finding(
+                value,
+                r.at,
+                path,
+                Problem::QueueRetentionRange(value.to_string()),
+            ));
             queue_ok = false;
         }
     }
     if queue_ok && *r.dlq <= *r.queue {
-        out.push(finding(&r.dlq, r.at, "retention.dlq", Problem::DlqNotLonger { dlq: r.dlq.to_string(), queue: r.queue.to_string() }));
+        out.push(finding(
+            &r.dlq,
+            r.at,
+            "retention.dlq",
+            Problem::DlqNotLonger {
+                dlq: r.dlq.to_string(),
+                queue: r.queue.to_string(),
+            },
+        ));
     }
-    if !r.logs.whole_days().is_some_and(|d| LOG_RETENTION_DAYS.contains(&d)) {
-        out.push(finding(&r.logs, r.at, "retention.logs", Problem::LogRetention(r.logs.to_string())));
+    if !r
+        .logs
+        .whole_days()
+        .is_some_and(|d| LOG_RETENTION_DAYS.contains(&d))
+    {
+        out.push(finding(
+            &r.logs,
+            r.at,
+            "retention.logs",
+            Problem::LogRetention(r.logs.to_string()),
+        ));
     }
     ttl(&r.audit_records, r.at, "retention.audit_records", out);
     ttl(&r.processed_items, r.at, "retention.processed_items", out);
@@ -33,6 +58,11 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
 
 fn ttl(value: &Loc<Duration>, section: crate::spec::Pos, path: &str, out: &mut Vec<Finding>) {
     if value.whole_days().is_none_or(|d| d == 0) {
-        out.push(finding(value, section, path, Problem::TtlRange(value.to_string())));
+        out.push(finding(
+            value,
+            section,
+            path,
+            Problem::TtlRange(value.to_string()),
+        ));
     }
 }

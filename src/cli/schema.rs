@@ -31,11 +31,17 @@ pub fn run(args: &Args) -> Outcome {
         return match std::fs::read_to_string(&args.file) {
             Ok(existing) if existing == schema => Outcome::Ok,
             Ok(_) => {
-                eprintln!("{} is out of date; run `wh schema --write`", args.file.display());
+                eprintln!(
+                    "{} is out of date; run `wh schema --write`",
+                    args.file.display()
+                );
                 Outcome::Failed
             }
             Err(e) => {
-                eprintln!("{}: cannot read: {e}; run `wh schema --write`", args.file.display());
+                eprintln!(
+                    "{}: cannot read: {e}; run `wh schema --write`",
+                    args.file.display()
+                );
                 Outcome::Failed
             }
         };

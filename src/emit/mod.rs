@@ -15,11 +15,23 @@ pub struct OutputFile {
     pub contents: String,
 }
 
+/// What the emitters produced for one spec.
+#[derive(Debug)]
+pub struct Emitted {
+    /// Files to write.
+    pub files: Vec<OutputFile>,
+    /// Scanner exceptions written into the template (each with its reason).
+    pub scanner_exceptions: usize,
+}
+
 /// Everything `wh compile` writes for one spec: `<env>/template.json`.
-pub fn all(stack: &Stack, env: &str, spec_label: &str) -> Vec<OutputFile> {
+pub fn all(stack: &Stack, env: &str, spec_label: &str) -> Emitted {
     let template = cloudformation::template(stack, spec_label);
-    vec![OutputFile {
-        path: PathBuf::from(env).join("template.json"),
-        contents: cloudformation::render(&template),
-    }]
+    Emitted {
+        scanner_exceptions: cloudformation::exceptions::count(&template),
+        files: vec![OutputFile {
+            path: PathBuf::from(env).join("template.json"),
+            contents: cloudformation::render(&template),
+        }],
+    }
 }

@@ -47,6 +47,19 @@ pub fn unreserved_left(account_limit: u32, reserved: &[u32]) -> i64 {
     i64::from(account_limit) - reserved.iter().map(|r| i64::from(*r)).sum::<i64>()
 }
 
+/// The web ACL capacity AWS allows without extra charge (WCU).
+pub const WEB_ACL_CAPACITY: u32 = 1_500;
+
+/// Web ACL capacity units: the rate-based rule costs 2 plus its scope-down (1 per IP set
+/// referenced; the NOT and OR around them cost nothing), plus each managed group's published
+/// cost.
+pub fn web_acl_capacity(exempt_ip_sets: usize, managed: &[crate::spec::ManagedRules]) -> u32 {
+    let rate_rule = 2 + u32::try_from(exempt_ip_sets).unwrap_or(u32::MAX);
+    managed
+        .iter()
+        .fold(rate_rule, |sum, group| sum.saturating_add(group.capacity()))
+}
+
 /// A derived value as `wh compile` reports it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Derived {
@@ -71,7 +84,10 @@ mod tests {
         assert_eq!(waf_limit(rate("10/s"), Duration::from_secs(60)), Some(600));
         // The seed's mistake: 600 over the default 300 s window is 2 req/s.
         assert_eq!(waf_limit(rate("2/s"), Duration::from_secs(300)), Some(600));
-        assert_eq!(waf_limit(rate("10/s"), Duration::from_secs(300)), Some(3_000));
+        assert_eq!(
+            waf_limit(rate("10/s"), Duration::from_secs(300)),
+            Some(3_000)
+        );
     }
 
     #[test]
@@ -84,15 +100,33 @@ mod tests {
 
     #[test]
     fn littles_law_rounds_up() {
-        assert_eq!(receiver_concurrency_needed(rate("1000/s"), Duration::from_millis(50)), 50);
-        assert_eq!(receiver_concurrency_needed(rate("1000/s"), Duration::from_millis(51)), 51);
-        assert_eq!(receiver_concurrency_needed(rate("10/m"), Duration::from_secs(7)), 2);
+        assert_eq!(
+            receiver_concurrency_needed(rate("1000/s"), Duration::from_millis(50)),
+            50
+        );
+        assert_eq!(
+            receiver_concurrency_needed(rate("1000/s"), Duration::from_millis(51)),
+            51
+        );
+        assert_eq!(
+            receiver_concurrency_needed(rate("10/m"), Duration::from_secs(7)),
+            2
+        );
     }
 
     #[test]
     fn event_source_concurrency_has_a_floor_of_two() {
         assert_eq!(event_source_max_concurrency(1), 2);
         assert_eq!(event_source_max_concurrency(20), 20);
+    }
+
+    #[test]
+    fn web_acl_capacity_adds_the_rules_up() {
+        use crate::spec::ManagedRules::{Common, KnownBadInputs};
+        assert_eq!(web_acl_capacity(0, &[]), 2);
+        assert_eq!(web_acl_capacity(1, &[Common, KnownBadInputs]), 903);
+        assert_eq!(web_acl_capacity(2, &[Common, KnownBadInputs]), 904);
+        assert!(web_acl_capacity(2, &[Common, Common, KnownBadInputs]) > WEB_ACL_CAPACITY);
     }
 
     #[test]

@@ -5,7 +5,8 @@ pub mod derive;
 pub mod names;
 
 use crate::spec::{
-    Cidr, Duration, Encoding, EventId, Lifecycle, Rate, Scheme, Size, Spec, Thresholds,
+    Cidr, Duration, Encoding, EventId, Lifecycle, ManagedRules, Rate, Scheme, Size, Spec,
+    Thresholds,
 };
 use derive::Derived;
 use names::Function;
@@ -87,7 +88,9 @@ pub fn pascal(s: &str) -> String {
     s.split('-')
         .map(|part| {
             let mut chars = part.chars();
-            chars.next().map_or_else(String::new, |c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
         })
         .collect()
 }
@@ -136,6 +139,17 @@ pub struct Waf {
     pub exempt_v4: Vec<Cidr>,
     /// Exempt IPv6 networks.
     pub exempt_v6: Vec<Cidr>,
+    /// Managed rule groups, in spec order.
+    pub managed: Vec<ManagedRules>,
+}
+
+impl Waf {
+    /// The web ACL's capacity units.
+    pub fn capacity(&self) -> u32 {
+        let sets =
+            usize::from(!self.exempt_v4.is_empty()) + usize::from(!self.exempt_v6.is_empty());
+        derive::web_acl_capacity(sets, &self.managed)
+    }
 }
 
 /// One function's sizing.
@@ -235,6 +249,8 @@ pub enum AlarmMetric {
     DlqDepth,
     /// Visible messages in the audit failure queue.
     AuditFailureDepth,
+    /// Visible messages in the alert failure queue.
+    AlertFailureDepth,
     /// Errors of a function.
     FunctionErrors(Function),
     /// Throttles of a function.
@@ -260,23 +276,75 @@ pub fn alarms(t: &Thresholds) -> Vec<Alarm> {
         period_secs,
     };
     let mut out = vec![
-        alarm("dlq-depth".into(), "Webhooks failed every attempt and wait in the DLQ (wh redrive)".into(), AlarmMetric::DlqDepth, u64::from(*t.dlq_depth)),
-        alarm("audit-failures-depth".into(), "Stream batches the audit logger gave up on".into(), AlarmMetric::AuditFailureDepth, 1),
+        alarm(
+            "dlq-depth".into(),
+            "Webhooks failed every attempt and wait in the DLQ (wh redrive)".into(),
+            AlarmMetric::DlqDepth,
+            u64::from(*t.dlq_depth),
+        ),
+        alarm(
+            "audit-failures-depth".into(),
+            "Stream batches the audit logger gave up on".into(),
+            AlarmMetric::AuditFailureDepth,
+            1,
+        ),
+        alarm(
+            "alert-failures-depth".into(),
+            "Alerts SNS could not deliver to a subscriber".into(),
+            AlarmMetric::AlertFailureDepth,
+            1,
+        ),
     ];
     for f in Function::ALL {
-        out.push(alarm(format!("{}-errors", f.slug()), format!("The {} function is failing", f.slug()), AlarmMetric::FunctionErrors(f), u64::from(*t.function_errors)));
-        out.push(alarm(format!("{}-throttles", f.slug()), format!("The {} function is throttled at its reserved concurrency", f.slug()), AlarmMetric::FunctionThrottles(f), u64::from(*t.function_throttles)));
+        out.push(alarm(
+            format!("{}-errors", f.slug()),
+            format!("The {} function is failing", f.slug()),
+            AlarmMetric::FunctionErrors(f),
+            u64::from(*t.function_errors),
+        ));
+        out.push(alarm(
+            format!("{}-throttles", f.slug()),
+            format!(
+                "The {} function is throttled at its reserved concurrency",
+                f.slug()
+            ),
+            AlarmMetric::FunctionThrottles(f),
+            u64::from(*t.function_throttles),
+        ));
     }
-    out.push(alarm("api-5xx".into(), "The webhook API answers 5XX: providers will retry".into(), AlarmMetric::Api5xx, u64::from(*t.api_5xx)));
-    out.push(alarm("stream-iterator-age".into(), "Audit records lag behind the webhook table".into(), AlarmMetric::StreamIteratorAge, t.iterator_age.as_millis()));
-    out.push(alarm("waf-blocked".into(), "WAF is blocking requests (per-IP limit or managed rules)".into(), AlarmMetric::WafBlocked, u64::from(*t.waf_blocked)));
-    out.push(alarm("signature-failures".into(), "Deliveries fail signature verification: a wrong or rotated secret, or an attack".into(), AlarmMetric::SignatureFailures, u64::from(*t.signature_failures)));
+    out.push(alarm(
+        "api-5xx".into(),
+        "The webhook API answers 5XX: providers will retry".into(),
+        AlarmMetric::Api5xx,
+        u64::from(*t.api_5xx),
+    ));
+    out.push(alarm(
+        "stream-iterator-age".into(),
+        "Audit records lag behind the webhook table".into(),
+        AlarmMetric::StreamIteratorAge,
+        t.iterator_age.as_millis(),
+    ));
+    out.push(alarm(
+        "waf-blocked".into(),
+        "WAF is blocking requests (per-IP limit or managed rules)".into(),
+        AlarmMetric::WafBlocked,
+        u64::from(*t.waf_blocked),
+    ));
+    out.push(alarm(
+        "signature-failures".into(),
+        "Deliveries fail signature verification: a wrong or rotated secret, or an attack".into(),
+        AlarmMetric::SignatureFailures,
+        u64::from(*t.signature_failures),
+    ));
     out
 }
 
 /// The slugs of every alarm, for the naming check.
 pub fn alarm_slugs() -> Vec<String> {
-    alarms(&Thresholds::default()).into_iter().map(|a| a.slug).collect()
+    alarms(&Thresholds::default())
+        .into_iter()
+        .map(|a| a.slug)
+        .collect()
 }
 
 /// Builds the stack model from a spec that passed [`crate::checks::check`].
@@ -284,7 +352,11 @@ pub fn lower(spec: &Spec) -> Stack {
     let limits = &spec.limits;
     let c = &spec.concurrency;
     let window_secs = limits.per_ip_window.whole_secs().unwrap_or(60);
-    let (v4, v6): (Vec<Cidr>, Vec<Cidr>) = limits.exempt_cidrs.iter().map(|c| c.value).partition(|c| c.addr.is_ipv4());
+    let (v4, v6): (Vec<Cidr>, Vec<Cidr>) = limits
+        .exempt_cidrs
+        .iter()
+        .map(|c| c.value)
+        .partition(|c| c.addr.is_ipv4());
     let function = |function, reserved: u32, memory: Size, timeout: Duration| FunctionModel {
         function,
         reserved,
@@ -304,10 +376,11 @@ pub fn lower(spec: &Spec) -> Stack {
             .map(|(name, p)| ProviderModel {
                 name: name.value.clone(),
                 scheme: p.scheme.value,
-                tolerance: p
-                    .scheme
-                    .signs_timestamp()
-                    .then(|| p.tolerance.as_ref().map_or(Duration::from_secs(300), |t| t.value)),
+                tolerance: p.scheme.signs_timestamp().then(|| {
+                    p.tolerance
+                        .as_ref()
+                        .map_or(Duration::from_secs(300), |t| t.value)
+                }),
                 event_id: p
                     .event_id
                     .as_ref()
@@ -316,34 +389,72 @@ pub fn lower(spec: &Spec) -> Stack {
                     .unwrap_or(EventId::JsonPointer("/id".into())),
                 notification_url: p.notification_url.as_ref().map(|u| u.value.clone()),
                 hmac: (p.scheme.value == Scheme::HmacSha256).then(|| HmacParams {
-                    header: p.header.as_ref().map(|h| h.value.clone()).unwrap_or_default(),
+                    header: p
+                        .header
+                        .as_ref()
+                        .map(|h| h.value.clone())
+                        .unwrap_or_default(),
                     encoding: p.encoding.as_ref().map_or(Encoding::Hex, |e| e.value),
-                    prefix: p.prefix.as_ref().map(|x| x.value.clone()).unwrap_or_default(),
+                    prefix: p
+                        .prefix
+                        .as_ref()
+                        .map(|x| x.value.clone())
+                        .unwrap_or_default(),
                 }),
-                secret: p.secret_arn.as_ref().map_or(SecretSource::Create, |a| SecretSource::Existing(a.value.clone())),
+                secret: p.secret_arn.as_ref().map_or(SecretSource::Create, |a| {
+                    SecretSource::Existing(a.value.clone())
+                }),
             })
             .collect(),
-        api: Api { rate: *limits.api_rate, burst: *limits.api_burst, max_payload: *limits.max_payload },
+        api: Api {
+            rate: *limits.api_rate,
+            burst: *limits.api_burst,
+            max_payload: *limits.max_payload,
+        },
         waf: Waf {
             rate: *limits.per_ip_rate,
             window_secs,
-            limit: derive::waf_limit(*limits.per_ip_rate, Duration::from_secs(window_secs)).unwrap_or(0),
+            limit: derive::waf_limit(*limits.per_ip_rate, Duration::from_secs(window_secs))
+                .unwrap_or(0),
             exempt_v4: v4,
             exempt_v6: v6,
+            managed: spec.waf.managed_rules.iter().map(|m| m.value).collect(),
         },
         functions: [
-            function(Function::Receiver, *c.receiver.reserved, *c.receiver.memory, *c.receiver.timeout),
-            function(Function::Processor, *processor.reserved, *processor.memory, *processor.timeout),
-            function(Function::Audit, *c.audit.reserved, *c.audit.memory, *c.audit.timeout),
+            function(
+                Function::Receiver,
+                *c.receiver.reserved,
+                *c.receiver.memory,
+                *c.receiver.timeout,
+            ),
+            function(
+                Function::Processor,
+                *processor.reserved,
+                *processor.memory,
+                *processor.timeout,
+            ),
+            function(
+                Function::Audit,
+                *c.audit.reserved,
+                *c.audit.memory,
+                *c.audit.timeout,
+            ),
         ],
         processor_source: SqsSource {
             batch_size: *processor.batch_size,
             batching_window_secs: processor.batching_window.secs_ceil(),
             max_concurrency: derive::event_source_max_concurrency(*processor.reserved),
         },
-        audit_source: StreamSource { batch_size: *c.audit.batch_size, max_retries: *c.audit.max_retries },
+        audit_source: StreamSource {
+            batch_size: *c.audit.batch_size,
+            max_retries: *c.audit.max_retries,
+        },
         queues: Queues {
-            visibility_secs: derive::visibility_timeout(*processor.timeout, *processor.batching_window).secs_ceil(),
+            visibility_secs: derive::visibility_timeout(
+                *processor.timeout,
+                *processor.batching_window,
+            )
+            .secs_ceil(),
             retention_secs: spec.retention.queue.secs_ceil(),
             dlq_retention_secs: spec.retention.dlq.secs_ceil(),
             max_receive_count: derive::MAX_RECEIVE_COUNT,
@@ -355,7 +466,12 @@ pub fn lower(spec: &Spec) -> Stack {
         },
         alerts: AlertsModel {
             emails: spec.alerts.emails.iter().map(|e| e.value.clone()).collect(),
-            critical_events: spec.alerts.critical_events.iter().map(|e| e.value.clone()).collect(),
+            critical_events: spec
+                .alerts
+                .critical_events
+                .iter()
+                .map(|e| e.value.clone())
+                .collect(),
         },
         alarms: alarms(&spec.alerts.thresholds),
         domain: spec.domain.as_ref().map(|d| DomainModel {
@@ -396,8 +512,14 @@ impl Stack {
         vec![
             Derived {
                 what: "WAF per-IP limit",
-                value: format!("{} requests per {} s window", self.waf.limit, self.waf.window_secs),
-                rule: format!("{} x {} s; AWS counts requests per evaluation window, not per second", self.waf.rate, self.waf.window_secs),
+                value: format!(
+                    "{} requests per {} s window",
+                    self.waf.limit, self.waf.window_secs
+                ),
+                rule: format!(
+                    "{} x {} s; AWS counts requests per evaluation window, not per second",
+                    self.waf.rate, self.waf.window_secs
+                ),
             },
             Derived {
                 what: "queue visibility timeout",
@@ -410,17 +532,52 @@ impl Stack {
             Derived {
                 what: "unreserved concurrency left",
                 value: format!("{} of {}", self.unreserved_left(), self.account_limit),
-                rule: format!("account limit - reserved ({}); AWS requires at least {}", self.functions.map(|f| f.reserved.to_string()).join(" + "), derive::MIN_UNRESERVED),
+                rule: format!(
+                    "account limit - reserved ({}); AWS requires at least {}",
+                    self.functions.map(|f| f.reserved.to_string()).join(" + "),
+                    derive::MIN_UNRESERVED
+                ),
             },
             Derived {
                 what: "receiver capacity headroom",
-                value: format!("{} reserved for {} needed ({:.1}x)", receiver.reserved, needed, f64::from(receiver.reserved) / needed.max(1) as f64),
-                rule: format!("Little's law: {} x {} per request", self.api.rate, expected_duration),
+                value: format!(
+                    "{} reserved for {} needed ({:.1}x)",
+                    receiver.reserved,
+                    needed,
+                    f64::from(receiver.reserved) / needed.max(1) as f64
+                ),
+                rule: format!(
+                    "Little's law: {} x {} per request",
+                    self.api.rate, expected_duration
+                ),
+            },
+            Derived {
+                what: "web ACL capacity",
+                value: format!(
+                    "{} of {} WCU",
+                    self.waf.capacity(),
+                    derive::WEB_ACL_CAPACITY
+                ),
+                rule: format!(
+                    "per-IP rule 2 + 1 per exempt IP set, managed groups: {}",
+                    if self.waf.managed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        self.waf
+                            .managed
+                            .iter()
+                            .map(|m| format!("{} {}", m.as_str(), m.capacity()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
             },
             Derived {
                 what: "event source max concurrency",
                 value: self.processor_source.max_concurrency.to_string(),
-                rule: "processor reserved concurrency (at least 2), so receives are never throttled".into(),
+                rule:
+                    "processor reserved concurrency (at least 2), so receives are never throttled"
+                        .into(),
             },
         ]
     }

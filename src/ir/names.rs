@@ -21,7 +21,8 @@ pub fn is_valid_suffix(s: &str) -> bool {
 /// Lowercase letters, digits and inner hyphens, not starting or ending with a hyphen.
 pub fn is_lower_kebab(s: &str) -> bool {
     !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
         && !s.contains("--")
@@ -63,19 +64,84 @@ impl NameRule {
     }
 }
 
-const STACK: NameRule = NameRule { kind: "CloudFormation stack", min: 1, max: 128, extra_chars: "-" };
-const KMS_ALIAS: NameRule = NameRule { kind: "KMS alias", min: 7, max: 256, extra_chars: "/_-" };
-const DYNAMODB: NameRule = NameRule { kind: "DynamoDB table", min: 3, max: 255, extra_chars: "_.-" };
-const SQS: NameRule = NameRule { kind: "SQS queue", min: 1, max: 80, extra_chars: "_-" };
-const SNS: NameRule = NameRule { kind: "SNS topic", min: 1, max: 256, extra_chars: "_-" };
-const EVENT_BUS: NameRule = NameRule { kind: "EventBridge bus", min: 1, max: 256, extra_chars: "/._-" };
-const SECRET: NameRule = NameRule { kind: "Secrets Manager secret", min: 1, max: 512, extra_chars: "/_+=.@-" };
-const LAMBDA: NameRule = NameRule { kind: "Lambda function", min: 1, max: 64, extra_chars: "_-" };
-const IAM_ROLE: NameRule = NameRule { kind: "IAM role", min: 1, max: 64, extra_chars: "+=,.@_-" };
-const LOG_GROUP: NameRule = NameRule { kind: "CloudWatch log group", min: 1, max: 512, extra_chars: "_-/.#" };
-const REST_API: NameRule = NameRule { kind: "API Gateway REST API", min: 1, max: 1024, extra_chars: "_-" };
-const WAF: NameRule = NameRule { kind: "WAF", min: 1, max: 128, extra_chars: "_-" };
-const ALARM: NameRule = NameRule { kind: "CloudWatch alarm", min: 1, max: 255, extra_chars: "_-." };
+const STACK: NameRule = NameRule {
+    kind: "CloudFormation stack",
+    min: 1,
+    max: 128,
+    extra_chars: "-",
+};
+const KMS_ALIAS: NameRule = NameRule {
+    kind: "KMS alias",
+    min: 7,
+    max: 256,
+    extra_chars: "/_-",
+};
+const DYNAMODB: NameRule = NameRule {
+    kind: "DynamoDB table",
+    min: 3,
+    max: 255,
+    extra_chars: "_.-",
+};
+const SQS: NameRule = NameRule {
+    kind: "SQS queue",
+    min: 1,
+    max: 80,
+    extra_chars: "_-",
+};
+const SNS: NameRule = NameRule {
+    kind: "SNS topic",
+    min: 1,
+    max: 256,
+    extra_chars: "_-",
+};
+const EVENT_BUS: NameRule = NameRule {
+    kind: "EventBridge bus",
+    min: 1,
+    max: 256,
+    extra_chars: "/._-",
+};
+const SECRET: NameRule = NameRule {
+    kind: "Secrets Manager secret",
+    min: 1,
+    max: 512,
+    extra_chars: "/_+=.@-",
+};
+const LAMBDA: NameRule = NameRule {
+    kind: "Lambda function",
+    min: 1,
+    max: 64,
+    extra_chars: "_-",
+};
+const IAM_ROLE: NameRule = NameRule {
+    kind: "IAM role",
+    min: 1,
+    max: 64,
+    extra_chars: "+=,.@_-",
+};
+const LOG_GROUP: NameRule = NameRule {
+    kind: "CloudWatch log group",
+    min: 1,
+    max: 512,
+    extra_chars: "_-/.#",
+};
+const REST_API: NameRule = NameRule {
+    kind: "API Gateway REST API",
+    min: 1,
+    max: 1024,
+    extra_chars: "_-",
+};
+const WAF: NameRule = NameRule {
+    kind: "WAF",
+    min: 1,
+    max: 128,
+    extra_chars: "_-",
+};
+const ALARM: NameRule = NameRule {
+    kind: "CloudWatch alarm",
+    min: 1,
+    max: 255,
+    extra_chars: "_-.",
+};
 
 /// The three functions of the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +187,10 @@ pub struct Names {
 impl Names {
     /// Names for stack base `base` and suffix `suffix` (a literal, or `${EnvironmentSuffix}`).
     pub fn new(base: &str, suffix: &str) -> Self {
-        Names { base: base.to_owned(), suffix: suffix.to_owned() }
+        Names {
+            base: base.to_owned(),
+            suffix: suffix.to_owned(),
+        }
     }
 
     fn named(&self, part: &str) -> String {
@@ -161,6 +230,11 @@ impl Names {
     /// Where stream batches the audit logger gave up on are sent.
     pub fn audit_failure_queue(&self) -> String {
         self.named("audit-failures")
+    }
+
+    /// Where alerts SNS could not deliver are kept.
+    pub fn alert_failure_queue(&self) -> String {
+        self.named("alert-failures")
     }
 
     /// The alert topic.
@@ -234,6 +308,7 @@ impl Names {
             (self.processing_queue(), SQS),
             (self.dead_letter_queue(), SQS),
             (self.audit_failure_queue(), SQS),
+            (self.alert_failure_queue(), SQS),
             (self.alert_topic(), SNS),
             (self.event_bus(), EVENT_BUS),
             (self.access_log_group(), LOG_GROUP),

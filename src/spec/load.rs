@@ -29,15 +29,20 @@ pub enum LoadError {
 
 /// Reads and parses the spec at `path`.
 pub fn load(path: &Path) -> Result<Spec, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse(path, &text)
 }
 
 /// Parses spec text; `path` is only used in messages.
 pub fn parse(path: &Path, text: &str) -> Result<Spec, LoadError> {
     // A file of only comments is an empty document; say what is missing instead of "EOF".
-    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         return Err(LoadError::Invalid {
             path: path.to_owned(),
             at: Pos { line: 1, column: 1 },
@@ -49,9 +54,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, LoadError> {
     serde_saphyr::from_str::<Spec>(text).map_err(|e| {
         let at = e
             .location()
-            .map(|l| Pos { line: l.line(), column: l.column() })
+            .map(|l| Pos {
+                line: l.line(),
+                column: l.column(),
+            })
             .unwrap_or(Pos { line: 1, column: 1 });
-        LoadError::Invalid { path: path.to_owned(), at, message: first_line(&e.to_string()) }
+        LoadError::Invalid {
+            path: path.to_owned(),
+            at,
+            message: first_line(&e.to_string()),
+        }
     })
 }
 

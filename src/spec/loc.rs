@@ -49,7 +49,10 @@ pub struct Loc<T> {
 impl<T> Loc<T> {
     /// A value that was not written in the file (a default).
     pub fn unplaced(value: T) -> Self {
-        Loc { value, at: Pos::default() }
+        Loc {
+            value,
+            at: Pos::default(),
+        }
     }
 }
 
@@ -86,7 +89,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Loc<T> {
         let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
         Ok(Loc {
             value: spanned.value,
-            at: Pos { line: spanned.referenced.line(), column: spanned.referenced.column() },
+            at: Pos {
+                line: spanned.referenced.line(),
+                column: spanned.referenced.column(),
+            },
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct Spec {
     /// Who is told when something goes wrong, and when.
     #[serde(default)]
     pub alerts: Loc<Alerts>,
+    /// WAF protections besides the per-IP rule (in `limits`).
+    #[serde(default)]
+    pub waf: Loc<WafSpec>,
     /// A custom domain for the API (`retain` specs only): providers keep one stable URL.
     #[serde(default)]
     pub domain: Option<Loc<Domain>>,
@@ -420,6 +423,74 @@ fn default_waf_blocked() -> Loc<u32> {
 
 fn default_signature_failures() -> Loc<u32> {
     Loc::unplaced(10)
+}
+
+/// WAF protections besides the per-IP rule.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WafSpec {
+    /// AWS managed rule groups in front of the API (default: both). An empty list turns them off.
+    #[serde(default = "default_managed_rules")]
+    #[schemars(default = "default_managed_rule_values")]
+    pub managed_rules: Vec<Loc<ManagedRules>>,
+}
+
+impl Default for WafSpec {
+    fn default() -> Self {
+        WafSpec {
+            managed_rules: default_managed_rules(),
+        }
+    }
+}
+
+fn default_managed_rules() -> Vec<Loc<ManagedRules>> {
+    default_managed_rule_values()
+        .into_iter()
+        .map(Loc::unplaced)
+        .collect()
+}
+
+fn default_managed_rule_values() -> Vec<ManagedRules> {
+    vec![ManagedRules::Common, ManagedRules::KnownBadInputs]
+}
+
+/// An AWS managed rule group.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManagedRules {
+    /// AWSManagedRulesCommonRuleSet (OWASP-style protections), with the overrides webhook
+    /// bodies need (see the README).
+    Common,
+    /// AWSManagedRulesKnownBadInputsRuleSet (Log4j, exploit paths).
+    KnownBadInputs,
+}
+
+impl ManagedRules {
+    /// The group's name at AWS.
+    pub fn aws_name(self) -> &'static str {
+        match self {
+            ManagedRules::Common => "AWSManagedRulesCommonRuleSet",
+            ManagedRules::KnownBadInputs => "AWSManagedRulesKnownBadInputsRuleSet",
+        }
+    }
+
+    /// The spec's name for the group.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedRules::Common => "common",
+            ManagedRules::KnownBadInputs => "known-bad-inputs",
+        }
+    }
+
+    /// Web ACL capacity units the group consumes, as AWS publishes them.
+    pub fn capacity(self) -> u32 {
+        match self {
+            ManagedRules::Common => 700,
+            ManagedRules::KnownBadInputs => 200,
+        }
+    }
 }
 
 /// A custom domain for the API.

@@ -29,7 +29,9 @@ const DURATION_UNITS: &[(&str, u64)] = &[
 impl Duration {
     /// A duration of `secs` whole seconds.
     pub const fn from_secs(secs: u64) -> Self {
-        Self { millis: secs * 1_000 }
+        Self {
+            millis: secs * 1_000,
+        }
     }
 
     /// A duration of `millis` milliseconds.
@@ -44,7 +46,11 @@ impl Duration {
 
     /// The duration in seconds, when it is a whole number of them.
     pub const fn whole_secs(self) -> Option<u64> {
-        if self.millis % 1_000 == 0 { Some(self.millis / 1_000) } else { None }
+        if self.millis % 1_000 == 0 {
+            Some(self.millis / 1_000)
+        } else {
+            None
+        }
     }
 
     /// The duration in seconds, rounded up (AWS settings take whole seconds).
@@ -59,7 +65,11 @@ impl Duration {
 
     /// The duration in days, when it is a whole number of them.
     pub const fn whole_days(self) -> Option<u64> {
-        if self.millis % 86_400_000 == 0 { Some(self.millis / 86_400_000) } else { None }
+        if self.millis % 86_400_000 == 0 {
+            Some(self.millis / 86_400_000)
+        } else {
+            None
+        }
     }
 }
 
@@ -137,7 +147,9 @@ impl FromStr for Rate {
             _ => return Err(format!("`{s}` has no known rate unit; write {allowed}")),
         };
         if count == 0 {
-            return Err(format!("`{s}` is a zero rate; write {allowed} with N at least 1"));
+            return Err(format!(
+                "`{s}` is a zero rate; write {allowed} with N at least 1"
+            ));
         }
         Ok(Rate { count, per })
     }
@@ -180,7 +192,9 @@ impl Size {
 
     /// A size of `mib` mebibytes.
     pub const fn from_mib(mib: u64) -> Self {
-        Self { bytes: mib * 1_048_576 }
+        Self {
+            bytes: mib * 1_048_576,
+        }
     }
 
     /// The size in bytes.
@@ -190,7 +204,11 @@ impl Size {
 
     /// The size in MiB, when it is a whole number of them.
     pub const fn whole_mib(self) -> Option<u64> {
-        if self.bytes % 1_048_576 == 0 { Some(self.bytes / 1_048_576) } else { None }
+        if self.bytes % 1_048_576 == 0 {
+            Some(self.bytes / 1_048_576)
+        } else {
+            None
+        }
     }
 }
 
@@ -236,12 +254,8 @@ impl Cidr {
     /// Whether `ip` lies inside this network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                mask_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                mask_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
             _ => false,
         }
     }
@@ -250,8 +264,7 @@ impl Cidr {
 fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
     let full = usize::from(prefix / 8);
     let rest = prefix % 8;
-    a[..full] == b[..full]
-        && (rest == 0 || (a[full] ^ b[full]) & (0xff_u8 << (8 - rest)) == 0)
+    a[..full] == b[..full] && (rest == 0 || (a[full] ^ b[full]) & (0xff_u8 << (8 - rest)) == 0)
 }
 
 impl FromStr for Cidr {
@@ -371,7 +384,12 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print_in_their_own_units() {
-        for (text, millis) in [("50ms", 50), ("30s", 30_000), ("5m", 300_000), ("14d", 1_209_600_000)] {
+        for (text, millis) in [
+            ("50ms", 50),
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("14d", 1_209_600_000),
+        ] {
             let d: Duration = text.parse().unwrap();
             assert_eq!(d.as_millis(), millis);
             assert_eq!(d.to_string(), text);
@@ -381,11 +399,23 @@ mod tests {
 
     #[test]
     fn bad_durations_say_what_is_allowed() {
-        for bad in ["", "14", "14 days", "-1s", "1.5s", "d", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "14",
+            "14 days",
+            "-1s",
+            "1.5s",
+            "d",
+            "99999999999999999999d",
+        ] {
             let err = bad.parse::<Duration>().unwrap_err();
             assert!(err.contains(&format!("`{bad}`")), "{err}");
         }
-        assert!("5w".parse::<Duration>().unwrap_err().contains("ms, s, m, h or d"));
+        assert!(
+            "5w".parse::<Duration>()
+                .unwrap_err()
+                .contains("ms, s, m, h or d")
+        );
     }
 
     #[test]
@@ -421,7 +451,12 @@ mod tests {
         let c: Cidr = "203.0.113.0/24".parse().unwrap();
         assert!(c.contains("203.0.113.77".parse().unwrap()));
         assert!(!c.contains("203.0.114.1".parse().unwrap()));
-        assert!("203.0.113.5/24".parse::<Cidr>().unwrap_err().contains("host bits"));
+        assert!(
+            "203.0.113.5/24"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("host bits")
+        );
         assert!("0.0.0.0/0".parse::<Cidr>().is_err());
         assert!("2001:db8::/32".parse::<Cidr>().is_ok());
         assert!("2001:db8::1/32".parse::<Cidr>().is_err());

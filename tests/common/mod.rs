@@ -54,7 +54,10 @@ pub fn run(args: &[&str]) -> Output {
 pub fn edit(edits: &[(&str, &str)]) -> String {
     let mut lines: Vec<String> = BASE.lines().map(str::to_owned).collect();
     for (old, new) in edits {
-        let i = lines.iter().position(|l| l == old).unwrap_or_else(|| panic!("no line {old:?} in BASE"));
+        let i = lines
+            .iter()
+            .position(|l| l == old)
+            .unwrap_or_else(|| panic!("no line {old:?} in BASE"));
         lines[i] = (*new).to_owned();
     }
     lines.join("\n") + "\n"
@@ -78,7 +81,9 @@ pub fn compile_text(text: &str) -> Result<Value, String> {
             .map(|f| f.display(Path::new("spec.yaml")).to_string())
             .collect::<Vec<_>>()
             .join("\n")),
-        Err(wh::pipeline::CompileError::Load(e)) => Err(e.to_string().replace(&path.display().to_string(), "spec.yaml")),
+        Err(wh::pipeline::CompileError::Load(e)) => Err(e
+            .to_string()
+            .replace(&path.display().to_string(), "spec.yaml")),
     }
 }
 
@@ -92,7 +97,8 @@ pub fn errors(text: &str) -> String {
 
 /// The template compiled from a repository spec (`prod`, `dev`).
 pub fn repo_template(env: &str) -> Value {
-    let c = wh::pipeline::compile(&repo().join(format!("specs/{env}.yaml"))).expect("repo spec compiles");
+    let c = wh::pipeline::compile(&repo().join(format!("specs/{env}.yaml")))
+        .expect("repo spec compiles");
     serde_json::from_str(&c.files[0].contents).unwrap()
 }
 
@@ -101,7 +107,11 @@ pub fn tool(var: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         panic!("{var} is not set: run the tests with scripts/test, which installs the pinned tools")
     });
-    assert!(path.exists(), "{var}={} does not exist: run tools/install.sh", path.display());
+    assert!(
+        path.exists(),
+        "{var}={} does not exist: run tools/install.sh",
+        path.display()
+    );
     path
 }
 

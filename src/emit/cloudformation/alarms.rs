@@ -39,14 +39,33 @@ fn metric(t: &Template, m: AlarmMetric) -> (Value, &'static str, Value, &'static
     let queue = |id: &str| json!([dim("QueueName", super::att(id, "QueueName"))]);
     let function = |f| json!([dim("FunctionName", r(&function_id(f)))]);
     match m {
-        AlarmMetric::DlqDepth => (json!("AWS/SQS"), "ApproximateNumberOfMessagesVisible", queue(ids::DEAD_LETTER_QUEUE), "Maximum"),
-        AlarmMetric::AuditFailureDepth => (json!("AWS/SQS"), "ApproximateNumberOfMessagesVisible", queue(ids::AUDIT_FAILURE_QUEUE), "Maximum"),
+        AlarmMetric::DlqDepth => (
+            json!("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            queue(ids::DEAD_LETTER_QUEUE),
+            "Maximum",
+        ),
+        AlarmMetric::AuditFailureDepth => (
+            json!("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            queue(ids::AUDIT_FAILURE_QUEUE),
+            "Maximum",
+        ),
+        AlarmMetric::AlertFailureDepth => (
+            json!("AWS/SQS"),
+            "ApproximateNumberOfMessagesVisible",
+            queue(ids::ALERT_FAILURE_QUEUE),
+            "Maximum",
+        ),
         AlarmMetric::FunctionErrors(f) => (json!("AWS/Lambda"), "Errors", function(f), "Sum"),
         AlarmMetric::FunctionThrottles(f) => (json!("AWS/Lambda"), "Throttles", function(f), "Sum"),
         AlarmMetric::Api5xx => (
             json!("AWS/ApiGateway"),
             "5XXError",
-            json!([dim("ApiName", sub(t.names.rest_api())), dim("Stage", json!(t.stack.stage))]),
+            json!([
+                dim("ApiName", sub(t.names.rest_api())),
+                dim("Stage", json!(t.stack.stage))
+            ]),
             "Sum",
         ),
         AlarmMetric::StreamIteratorAge => (

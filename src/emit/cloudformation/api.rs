@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::exceptions::{NO_AUTHORIZER, NO_CACHE, attach};
 use super::{Template, arn, att, ids, number, r, resource, sub};
 use crate::ir::names::Function;
 
@@ -52,7 +53,7 @@ pub(super) fn emit(t: &mut Template) {
             json!({ "RestApiId": r(ids::REST_API), "ParentId": r("WebhookResource"), "PathPart": "{provider}" }),
         ),
     );
-    let method = resource(
+    let mut method = resource(
         "AWS::ApiGateway::Method",
         json!({
             "RestApiId": r(ids::REST_API),
@@ -69,6 +70,7 @@ pub(super) fn emit(t: &mut Template) {
             },
         }),
     );
+    attach(&mut method, &[NO_AUTHORIZER]);
     // A deployment is a snapshot: CloudFormation only takes a new one when the logical id
     // changes, so the id carries a hash of what it snapshots.
     let deployment_id = format!("ApiDeployment{}", short_hash(&method));
@@ -91,9 +93,7 @@ pub(super) fn emit(t: &mut Template) {
         }),
     );
     t.add("AccessLogGroup", access_logs);
-    t.add(
-        ids::STAGE,
-        json!({
+    let mut stage = json!({
             "Type": "AWS::ApiGateway::Stage",
             "DependsOn": ["AccessLogGroup"],
             "Properties": {
@@ -116,8 +116,9 @@ pub(super) fn emit(t: &mut Template) {
                     "Format": ACCESS_LOG_FORMAT,
                 },
             },
-        }),
-    );
+    });
+    attach(&mut stage, &[NO_CACHE]);
+    t.add(ids::STAGE, stage);
 
     t.add(
         "ReceiverApiPermission",

@@ -6,6 +6,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::exceptions::{
+    AUDIT_NO_DLQ, LOG_GROUP_BY_LOGGING_CONFIG, NO_VPC, PROCESSOR_NO_DLQ, RECEIVER_NO_DLQ,
+    SQS_SOURCE_NO_ON_FAILURE, attach,
+};
 use super::{Template, arn, att, ids, r, resource, secrets, sub};
 use crate::ir::names::Function;
 
@@ -24,21 +28,20 @@ pub(super) fn emit(t: &mut Template) {
         emit_function(t, f);
     }
     let source = t.stack.processor_source;
-    t.add(
-        "ProcessorEventSource",
-        resource(
-            "AWS::Lambda::EventSourceMapping",
-            json!({
-                "FunctionName": r(&function_id(Function::Processor)),
-                "EventSourceArn": att(ids::PROCESSING_QUEUE, "Arn"),
-                "BatchSize": source.batch_size,
-                "MaximumBatchingWindowInSeconds": source.batching_window_secs,
-                "ScalingConfig": { "MaximumConcurrency": source.max_concurrency },
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                "Enabled": true,
-            }),
-        ),
+    let mut sqs_source = resource(
+        "AWS::Lambda::EventSourceMapping",
+        json!({
+            "FunctionName": r(&function_id(Function::Processor)),
+            "EventSourceArn": att(ids::PROCESSING_QUEUE, "Arn"),
+            "BatchSize": source.batch_size,
+            "MaximumBatchingWindowInSeconds": source.batching_window_secs,
+            "ScalingConfig": { "MaximumConcurrency": source.max_concurrency },
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "Enabled": true,
+        }),
     );
+    attach(&mut sqs_source, &[SQS_SOURCE_NO_ON_FAILURE]);
+    t.add("ProcessorEventSource", sqs_source);
     let stream = t.stack.audit_source;
     t.add(
         "AuditEventSource",
@@ -95,7 +98,7 @@ fn emit_function(t: &mut Template, f: Function) {
     t.add(role_id.clone(), role);
 
     let code_key = format!("{}CodeKey", f.title());
-    let function = resource(
+    let mut function = resource(
         "AWS::Lambda::Function",
         json!({
             "FunctionName": sub(n.function(f)),
@@ -114,13 +117,26 @@ fn emit_function(t: &mut Template, f: Function) {
             "LoggingConfig": { "LogGroup": r(&log_group_id(f)), "LogFormat": "JSON" },
         }),
     );
+    let no_dlq = match f {
+        Function::Receiver => RECEIVER_NO_DLQ,
+        Function::Processor => PROCESSOR_NO_DLQ,
+        Function::Audit => AUDIT_NO_DLQ,
+    };
+    attach(
+        &mut function,
+        &[NO_VPC, no_dlq, LOG_GROUP_BY_LOGGING_CONFIG],
+    );
     t.add(function_id(f), function);
 }
 
 fn description(f: Function) -> &'static str {
     match f {
-        Function::Receiver => "Verifies webhook signatures, stores each webhook once and enqueues it",
-        Function::Processor => "Normalises queued webhooks, publishes them to the event bus, tracks payment state",
+        Function::Receiver => {
+            "Verifies webhook signatures, stores each webhook once and enqueues it"
+        }
+        Function::Processor => {
+            "Normalises queued webhooks, publishes them to the event bus, tracks payment state"
+        }
         Function::Audit => "Writes an audit record for every change to the webhook table",
     }
 }
@@ -136,8 +152,14 @@ fn environment(t: &Template, f: Function) -> Value {
             vars.insert("WH_PROCESSING_QUEUE_URL".into(), r(ids::PROCESSING_QUEUE));
             vars.insert("WH_METRICS_NAMESPACE".into(), sub(n.metrics_namespace()));
             for p in &t.stack.providers {
-                vars.insert(format!("WH_SECRET_ARN_{}", p.env_key()), secrets::secret_arn(p));
-                vars.insert(format!("WH_NOTIFICATION_URL_{}", p.env_key()), notification_url(t, &p.name, p.notification_url.as_deref()));
+                vars.insert(
+                    format!("WH_SECRET_ARN_{}", p.env_key()),
+                    secrets::secret_arn(p),
+                );
+                vars.insert(
+                    format!("WH_NOTIFICATION_URL_{}", p.env_key()),
+                    notification_url(t, &p.name, p.notification_url.as_deref()),
+                );
             }
         }
         Function::Processor => {
@@ -172,47 +194,100 @@ fn notification_url(t: &Template, provider: &str, spec_override: Option<&str>) -
 /// The role's statements: exactly the actions the handler performs, on exactly its resources.
 fn statements(t: &Template, f: Function) -> Vec<Value> {
     let n = &t.names;
-    let allow = |sid: &str, actions: &[&str], resources: Value| {
-        json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
-    };
+    let allow = |sid: &str, actions: &[&str], resources: Value| json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources });
     let table = att(ids::WEBHOOK_TABLE, "Arn");
     let mut out = Vec::new();
     let via: &[&str] = match f {
         Function::Receiver => {
-            out.push(allow("StoreWebhooks", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], json!([table])));
-            out.push(allow("EnqueueWebhooks", &["sqs:SendMessage"], json!([att(ids::PROCESSING_QUEUE, "Arn")])));
+            out.push(allow(
+                "StoreWebhooks",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                json!([table]),
+            ));
+            out.push(allow(
+                "EnqueueWebhooks",
+                &["sqs:SendMessage"],
+                json!([att(ids::PROCESSING_QUEUE, "Arn")]),
+            ));
             let secrets: Vec<Value> = t.stack.providers.iter().map(secrets::secret_arn).collect();
-            out.push(allow("ReadSigningSecrets", &["secretsmanager:GetSecretValue"], json!(secrets)));
+            out.push(allow(
+                "ReadSigningSecrets",
+                &["secretsmanager:GetSecretValue"],
+                json!(secrets),
+            ));
             &["dynamodb", "sqs", "secretsmanager", "lambda"]
         }
         Function::Processor => {
-            out.push(allow("TrackWebhooksAndPayments", &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], json!([table])));
+            out.push(allow(
+                "TrackWebhooksAndPayments",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                json!([table]),
+            ));
             out.push(allow(
                 "ConsumeQueue",
-                &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+                &[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
                 json!([att(ids::PROCESSING_QUEUE, "Arn")]),
             ));
-            out.push(allow("PublishEvents", &["events:PutEvents"], json!([att(ids::EVENT_BUS, "Arn")])));
-            out.push(allow("PublishAlerts", &["sns:Publish"], json!([r(ids::ALERT_TOPIC)])));
+            out.push(allow(
+                "PublishEvents",
+                &["events:PutEvents"],
+                json!([att(ids::EVENT_BUS, "Arn")]),
+            ));
+            out.push(allow(
+                "PublishAlerts",
+                &["sns:Publish"],
+                json!([r(ids::ALERT_TOPIC)]),
+            ));
             &["dynamodb", "sqs", "events", "sns", "lambda"]
         }
         Function::Audit => {
             out.push(allow(
                 "ReadTableStream",
-                &["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                &[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                ],
                 json!([att(ids::WEBHOOK_TABLE, "StreamArn")]),
             ));
             out.push(allow(
                 "ListTableStreams",
                 &["dynamodb:ListStreams"],
-                json!([arn("dynamodb", &format!("table/{}/stream/*", n.webhook_table()))]),
+                json!([arn(
+                    "dynamodb",
+                    &format!("table/{}/stream/*", n.webhook_table())
+                )]),
             ));
-            out.push(allow("WriteAuditRecords", &["dynamodb:PutItem"], json!([att(ids::AUDIT_TABLE, "Arn")])));
-            out.push(allow("ReportFailedBatches", &["sqs:SendMessage"], json!([att(ids::AUDIT_FAILURE_QUEUE, "Arn")])));
+            out.push(allow(
+                "WriteAuditRecords",
+                &["dynamodb:PutItem"],
+                json!([att(ids::AUDIT_TABLE, "Arn")]),
+            ));
+            out.push(allow(
+                "ReportFailedBatches",
+                &["sqs:SendMessage"],
+                json!([att(ids::AUDIT_FAILURE_QUEUE, "Arn")]),
+            ));
             &["dynamodb", "sqs", "lambda"]
         }
     };
-    let services: Vec<Value> = via.iter().map(|s| sub(format!("{s}.${{AWS::Region}}.amazonaws.com"))).collect();
+    let services: Vec<Value> = via
+        .iter()
+        .map(|s| sub(format!("{s}.${{AWS::Region}}.amazonaws.com")))
+        .collect();
     out.push(json!({
         "Sid": "UseStackKeyThroughItsServices",
         "Effect": "Allow",
@@ -226,6 +301,10 @@ fn statements(t: &Template, f: Function) -> Vec<Value> {
         json!([att(&log_group_id(f), "Arn")]),
     ));
     // X-Ray's segment APIs take no resource: AWS requires "*" here.
-    out.push(allow("SendTraces", &["xray:PutTraceSegments", "xray:PutTelemetryRecords"], json!("*")));
+    out.push(allow(
+        "SendTraces",
+        &["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+        json!("*"),
+    ));
     out
 }

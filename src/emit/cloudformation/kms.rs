@@ -3,8 +3,8 @@
 //! Function roles reach the key through their own policies with `kms:ViaService` conditions
 //! (see `functions.rs`). Service principals that act on their own need a statement here, each
 //! scoped to this stack: CloudWatch Logs (log groups), CloudWatch (alarms publishing to the
-//! encrypted topic: without it, alarms deploy fine and never notify), and EventBridge (the
-//! encrypted bus).
+//! encrypted topic: without it, alarms deploy fine and never notify), SNS (undeliverable alerts
+//! into the encrypted alert-failures queue) and EventBridge (the encrypted bus).
 
 use serde_json::{Value, json};
 
@@ -50,6 +50,18 @@ pub(super) fn emit(t: &mut Template) {
                             "arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{}",
                             n.alarm("*")
                         )),
+                    },
+                },
+            },
+            {
+                "Sid": "AlertTopicDeadLettersToEncryptedQueue",
+                "Effect": "Allow",
+                "Principal": { "Service": "sns.amazonaws.com" },
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {
+                    "ArnEquals": {
+                        "aws:SourceArn": super::arn("sns", &n.alert_topic()),
                     },
                 },
             },

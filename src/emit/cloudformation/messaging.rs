@@ -2,9 +2,12 @@
 //!
 //! Queue and topic policies deny any request not made over TLS; the topic policy also lets
 //! this stack's alarms publish (a topic policy replaces SNS's default one, which allowed that).
+//! Every asynchronous failure path ends in a queue: the DLQ (processing), the audit-failures
+//! queue (stream batches), the alert-failures queue (undeliverable alerts).
 
 use serde_json::{Value, json};
 
+use super::exceptions::{END_OF_FAILURE_PATH, attach};
 use super::{Template, arn, att, ids, r, resource, sub};
 
 pub(super) fn emit(t: &mut Template) {
@@ -43,18 +46,42 @@ pub(super) fn emit(t: &mut Template) {
 
     let audit_failures = queue(t, &n.audit_failure_queue(), q.dlq_retention_secs, json!({}));
     t.add(ids::AUDIT_FAILURE_QUEUE, audit_failures);
+    let alert_failures = queue(t, &n.alert_failure_queue(), q.dlq_retention_secs, json!({}));
+    t.add(ids::ALERT_FAILURE_QUEUE, alert_failures);
+    for id in [
+        ids::DEAD_LETTER_QUEUE,
+        ids::AUDIT_FAILURE_QUEUE,
+        ids::ALERT_FAILURE_QUEUE,
+    ] {
+        if let Some(queue) = t.resource_mut(id) {
+            attach(queue, &[END_OF_FAILURE_PATH]);
+        }
+    }
 
-    for id in [ids::PROCESSING_QUEUE, ids::DEAD_LETTER_QUEUE, ids::AUDIT_FAILURE_QUEUE] {
+    for id in [
+        ids::PROCESSING_QUEUE,
+        ids::DEAD_LETTER_QUEUE,
+        ids::AUDIT_FAILURE_QUEUE,
+        ids::ALERT_FAILURE_QUEUE,
+    ] {
+        let mut statements = vec![deny_insecure_transport("sqs:*", att(id, "Arn"))];
+        if id == ids::ALERT_FAILURE_QUEUE {
+            statements.push(json!({
+                "Sid": "AlertTopicDeadLetters",
+                "Effect": "Allow",
+                "Principal": { "Service": "sns.amazonaws.com" },
+                "Action": "sqs:SendMessage",
+                "Resource": att(id, "Arn"),
+                "Condition": { "ArnEquals": { "aws:SourceArn": r(ids::ALERT_TOPIC) } },
+            }));
+        }
         t.add(
             format!("{id}Policy"),
             resource(
                 "AWS::SQS::QueuePolicy",
                 json!({
                     "Queues": [r(id)],
-                    "PolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [deny_insecure_transport("sqs:*", att(id, "Arn"))],
-                    },
+                    "PolicyDocument": { "Version": "2012-10-17", "Statement": statements },
                 }),
             ),
         );
@@ -102,7 +129,12 @@ pub(super) fn emit(t: &mut Template) {
             format!("AlertEmail{i}"),
             resource(
                 "AWS::SNS::Subscription",
-                json!({ "TopicArn": r(ids::ALERT_TOPIC), "Protocol": "email", "Endpoint": email }),
+                json!({
+                    "TopicArn": r(ids::ALERT_TOPIC),
+                    "Protocol": "email",
+                    "Endpoint": email,
+                    "RedrivePolicy": { "deadLetterTargetArn": att(ids::ALERT_FAILURE_QUEUE, "Arn") },
+                }),
             ),
         );
     }

@@ -5,6 +5,7 @@
 
 mod alarms;
 mod api;
+pub mod exceptions;
 mod functions;
 mod kms;
 mod messaging;
@@ -35,6 +36,8 @@ pub mod ids {
     pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
     /// The audit logger's on-failure destination.
     pub const AUDIT_FAILURE_QUEUE: &str = "AuditFailureQueue";
+    /// Where SNS keeps alerts it could not deliver.
+    pub const ALERT_FAILURE_QUEUE: &str = "AlertFailureQueue";
     /// The alert topic.
     pub const ALERT_TOPIC: &str = "AlertTopic";
     /// The event bus.
@@ -62,6 +65,11 @@ impl<'a> Template<'a> {
         self.resources.insert(id.into(), resource);
     }
 
+    /// A resource added earlier, to amend.
+    pub fn resource_mut(&mut self, id: &str) -> Option<&mut Value> {
+        self.resources.get_mut(id)
+    }
+
     /// Adds an output under `key`, exported as `<StackName>-<key>`.
     pub fn output(&mut self, key: &str, description: &str, value: Value) {
         self.outputs.insert(
@@ -76,7 +84,11 @@ impl<'a> Template<'a> {
 
     /// A resource that holds data: kept on deletion and replacement when the spec says `retain`.
     pub fn stateful(&self, ty: &str, properties: Value) -> Value {
-        let policy = if self.stack.retains() { "Retain" } else { "Delete" };
+        let policy = if self.stack.retains() {
+            "Retain"
+        } else {
+            "Delete"
+        };
         json!({
             "Type": ty,
             "DeletionPolicy": policy,
@@ -108,12 +120,18 @@ pub(crate) fn att(id: &str, attribute: &str) -> Value {
 
 /// The ARN of a resource in this stack's account and region, by service and path.
 pub(crate) fn arn(service: &str, path: &str) -> Value {
-    sub(format!("arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{path}"))
+    sub(format!(
+        "arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{path}"
+    ))
 }
 
 /// A number as JSON: whole values as integers, so `1000.0` is written `1000`.
 pub(crate) fn number(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 { json!(x as i64) } else { json!(x) }
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
+    }
 }
 
 /// Builds the whole template for `stack`. `spec_label` names the spec it came from.
@@ -134,7 +152,9 @@ pub fn template(stack: &Stack, spec_label: &str) -> Value {
     alarms::emit(&mut t);
     outputs::emit(&mut t);
 
-    let Template { resources, outputs, .. } = t;
+    let Template {
+        resources, outputs, ..
+    } = t;
     json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(

@@ -23,6 +23,7 @@ pub const OUTPUT_KEYS: &[&str] = &[
     "DeadLetterQueueUrl",
     "DeadLetterQueueArn",
     "AuditFailureQueueUrl",
+    "AlertFailureQueueUrl",
     "AlertTopicArn",
     "EventBusName",
     "EventBusArn",
@@ -42,7 +43,10 @@ pub(super) fn emit(t: &mut Template) {
         (
             "ApiUrl",
             "Base URL of the stage; webhooks are posted to <ApiUrl>webhook/<provider>",
-            sub(format!("https://${{{}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/", ids::REST_API)),
+            sub(format!(
+                "https://${{{}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/",
+                ids::REST_API
+            )),
         ),
         ("RestApiId", "REST API id", r(ids::REST_API)),
         ("StageName", "API stage name", Value::String(stage)),
@@ -51,30 +55,107 @@ pub(super) fn emit(t: &mut Template) {
         t.output(key, description, value);
     }
     if let Some(domain) = t.stack.domain.clone() {
-        t.output("CustomDomainUrl", "Stable base URL for providers", Value::String(format!("https://{}/", domain.name)));
-        t.output("CustomDomainTarget", "Point the domain's DNS (alias or CNAME) here", att("CustomDomain", "RegionalDomainName"));
-        t.output("CustomDomainHostedZoneId", "Hosted zone of CustomDomainTarget, for a Route 53 alias", att("CustomDomain", "RegionalHostedZoneId"));
+        t.output(
+            "CustomDomainUrl",
+            "Stable base URL for providers",
+            Value::String(format!("https://{}/", domain.name)),
+        );
+        t.output(
+            "CustomDomainTarget",
+            "Point the domain's DNS (alias or CNAME) here",
+            att("CustomDomain", "RegionalDomainName"),
+        );
+        t.output(
+            "CustomDomainHostedZoneId",
+            "Hosted zone of CustomDomainTarget, for a Route 53 alias",
+            att("CustomDomain", "RegionalHostedZoneId"),
+        );
     }
     let rest: Vec<(&str, &str, Value)> = vec![
         ("WebhookTableName", "Webhook table", r(ids::WEBHOOK_TABLE)),
-        ("WebhookTableStreamArn", "Webhook table stream", att(ids::WEBHOOK_TABLE, "StreamArn")),
+        (
+            "WebhookTableStreamArn",
+            "Webhook table stream",
+            att(ids::WEBHOOK_TABLE, "StreamArn"),
+        ),
         ("AuditTableName", "Audit table", r(ids::AUDIT_TABLE)),
-        ("ProcessingQueueUrl", "Processing queue", r(ids::PROCESSING_QUEUE)),
-        ("ProcessingQueueArn", "Processing queue", att(ids::PROCESSING_QUEUE, "Arn")),
-        ("DeadLetterQueueUrl", "Dead-letter queue", r(ids::DEAD_LETTER_QUEUE)),
-        ("DeadLetterQueueArn", "Dead-letter queue", att(ids::DEAD_LETTER_QUEUE, "Arn")),
-        ("AuditFailureQueueUrl", "Stream batches the audit logger gave up on", r(ids::AUDIT_FAILURE_QUEUE)),
+        (
+            "ProcessingQueueUrl",
+            "Processing queue",
+            r(ids::PROCESSING_QUEUE),
+        ),
+        (
+            "ProcessingQueueArn",
+            "Processing queue",
+            att(ids::PROCESSING_QUEUE, "Arn"),
+        ),
+        (
+            "DeadLetterQueueUrl",
+            "Dead-letter queue",
+            r(ids::DEAD_LETTER_QUEUE),
+        ),
+        (
+            "DeadLetterQueueArn",
+            "Dead-letter queue",
+            att(ids::DEAD_LETTER_QUEUE, "Arn"),
+        ),
+        (
+            "AuditFailureQueueUrl",
+            "Stream batches the audit logger gave up on",
+            r(ids::AUDIT_FAILURE_QUEUE),
+        ),
+        (
+            "AlertFailureQueueUrl",
+            "Alerts SNS could not deliver",
+            r(ids::ALERT_FAILURE_QUEUE),
+        ),
         ("AlertTopicArn", "Alert topic", r(ids::ALERT_TOPIC)),
-        ("EventBusName", "Bus of normalised payment events", r(ids::EVENT_BUS)),
-        ("EventBusArn", "Bus of normalised payment events", att(ids::EVENT_BUS, "Arn")),
-        ("KmsKeyArn", "The stack's customer-managed key", att(ids::KEY, "Arn")),
-        ("ReceiverFunctionName", "Receiver function", r(&function_id(Function::Receiver))),
-        ("ProcessorFunctionName", "Processor function", r(&function_id(Function::Processor))),
-        ("AuditFunctionName", "Audit logger function", r(&function_id(Function::Audit))),
+        (
+            "EventBusName",
+            "Bus of normalised payment events",
+            r(ids::EVENT_BUS),
+        ),
+        (
+            "EventBusArn",
+            "Bus of normalised payment events",
+            att(ids::EVENT_BUS, "Arn"),
+        ),
+        (
+            "KmsKeyArn",
+            "The stack's customer-managed key",
+            att(ids::KEY, "Arn"),
+        ),
+        (
+            "ReceiverFunctionName",
+            "Receiver function",
+            r(&function_id(Function::Receiver)),
+        ),
+        (
+            "ProcessorFunctionName",
+            "Processor function",
+            r(&function_id(Function::Processor)),
+        ),
+        (
+            "AuditFunctionName",
+            "Audit logger function",
+            r(&function_id(Function::Audit)),
+        ),
         // Written out, not read from the ACL: WAF metrics are keyed by name.
-        ("WebAclName", "WAF web ACL (its metrics' WebACL dimension)", sub(n.web_acl())),
-        ("MetricsNamespace", "Namespace of the receiver's metrics", sub(n.metrics_namespace())),
-        ("EnvironmentSuffix", "Environment suffix of this stack", r("EnvironmentSuffix")),
+        (
+            "WebAclName",
+            "WAF web ACL (its metrics' WebACL dimension)",
+            sub(n.web_acl()),
+        ),
+        (
+            "MetricsNamespace",
+            "Namespace of the receiver's metrics",
+            sub(n.metrics_namespace()),
+        ),
+        (
+            "EnvironmentSuffix",
+            "Environment suffix of this stack",
+            r("EnvironmentSuffix"),
+        ),
     ];
     for (key, description, value) in rest {
         t.output(key, description, value);

@@ -1,12 +1,13 @@
-//! WAF: the web ACL on the API stage, with the per-IP rate rule.
+//! WAF: the web ACL on the API stage, with the per-IP rate rule and AWS managed rule groups.
 //!
 //! The rule's `Limit` counts requests per evaluation window (`rate x window`, derived in
 //! `ir::derive`), and the window is always written out: left implicit, AWS uses 300 s.
 
 use serde_json::{Value, json};
 
+use super::exceptions::{KNOWN_BAD_INPUTS_OFF, attach};
 use super::{Template, att, ids, resource, sub};
-use crate::spec::Cidr;
+use crate::spec::{Cidr, ManagedRules};
 
 /// The per-IP rule's name (and metric name).
 pub const PER_IP_RULE: &str = "per-ip-rate";
@@ -15,7 +16,10 @@ pub(super) fn emit(t: &mut Template) {
     let n = t.names.clone();
     let waf = t.stack.waf.clone();
     let mut exempt = Vec::new();
-    for (version, networks, id) in [("v4", &waf.exempt_v4, "ExemptIpSetV4"), ("v6", &waf.exempt_v6, "ExemptIpSetV6")] {
+    for (version, networks, id) in [
+        ("v4", &waf.exempt_v4, "ExemptIpSetV4"),
+        ("v6", &waf.exempt_v6, "ExemptIpSetV6"),
+    ] {
         if networks.is_empty() {
             continue;
         }
@@ -51,27 +55,31 @@ pub(super) fn emit(t: &mut Template) {
         rate["ScopeDownStatement"] = json!({ "NotStatement": { "Statement": statement } });
     }
 
-    let rules: Vec<Value> = vec![json!({
+    let mut rules: Vec<Value> = vec![json!({
         "Name": PER_IP_RULE,
         "Priority": 0,
         "Action": { "Block": {} },
         "Statement": { "RateBasedStatement": rate },
         "VisibilityConfig": visibility(Value::String(PER_IP_RULE.into())),
     })];
-    t.add(
-        ids::WEB_ACL,
-        resource(
-            "AWS::WAFv2::WebACL",
-            json!({
-                "Name": sub(n.web_acl()),
-                "Description": format!("Per-IP limit {} over {} s for the webhook API", waf.rate, waf.window_secs),
-                "Scope": "REGIONAL",
-                "DefaultAction": { "Allow": {} },
-                "VisibilityConfig": visibility(sub(n.web_acl())),
-                "Rules": rules,
-            }),
-        ),
+    for (priority, group) in (1..).zip(&waf.managed) {
+        rules.push(managed_rule(*group, priority));
+    }
+    let mut acl = resource(
+        "AWS::WAFv2::WebACL",
+        json!({
+            "Name": sub(n.web_acl()),
+            "Description": format!("Per-IP limit {} over {} s for the webhook API", waf.rate, waf.window_secs),
+            "Scope": "REGIONAL",
+            "DefaultAction": { "Allow": {} },
+            "VisibilityConfig": visibility(sub(n.web_acl())),
+            "Rules": rules,
+        }),
     );
+    if !waf.managed.contains(&ManagedRules::KnownBadInputs) {
+        attach(&mut acl, &[KNOWN_BAD_INPUTS_OFF]);
+    }
+    t.add(ids::WEB_ACL, acl);
     t.add(
         "WebAclAssociation",
         json!({
@@ -86,6 +94,31 @@ pub(super) fn emit(t: &mut Template) {
             },
         }),
     );
+}
+
+/// A managed rule group, with the overrides webhook bodies need.
+///
+/// In the common rule set, `SizeRestrictions_BODY` blocks bodies over 8 KB, and real webhooks
+/// (a Shopify order, a GitHub pull request) are often larger: the spec's `max_payload` is the
+/// limit, enforced by the receiver with a 413. `CrossSiteScripting_BODY` blocks HTML-like text,
+/// and webhook bodies carry user-written text (GitHub issue bodies, order notes) that is signed
+/// by the provider and never rendered by the stack. Both count instead of blocking, so they
+/// still show in WAF metrics.
+fn managed_rule(group: ManagedRules, priority: u32) -> Value {
+    let mut statement = json!({ "VendorName": "AWS", "Name": group.aws_name() });
+    if group == ManagedRules::Common {
+        statement["RuleActionOverrides"] = json!([
+            { "Name": "SizeRestrictions_BODY", "ActionToUse": { "Count": {} } },
+            { "Name": "CrossSiteScripting_BODY", "ActionToUse": { "Count": {} } },
+        ]);
+    }
+    json!({
+        "Name": group.aws_name(),
+        "Priority": priority,
+        "OverrideAction": { "None": {} },
+        "Statement": { "ManagedRuleGroupStatement": statement },
+        "VisibilityConfig": visibility(Value::String(group.aws_name().into())),
+    })
 }
 
 fn visibility(metric: Value) -> Value {
