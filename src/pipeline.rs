@@ -44,7 +44,12 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
         .file_name()
         .map_or_else(|| env.clone(), |n| n.to_string_lossy().into_owned());
     let emitted = emit::all(&stack, &env, &label);
-    Ok(Compilation { env, stack, files: emitted.files, scanner_exceptions: emitted.scanner_exceptions })
+    Ok(Compilation {
+        env,
+        stack,
+        files: emitted.files,
+        scanner_exceptions: emitted.scanner_exceptions,
+    })
 }
 
 /// `specs/prod.yaml` -> `prod`.

@@ -256,7 +256,7 @@ fn unknown_fields_are_errors_at_their_position() {
     )]));
     assert_has(
         &e,
-        "spec.yaml:8:5: error: unknown field `secret`, expected one of scheme, tolerance, event_id",
+        "spec.yaml:8:5: error: providers.stripe.secret: unknown field `secret`, expected one of scheme, tolerance, event_id",
     );
 }
 
@@ -268,7 +268,7 @@ fn units_are_parsed_once_with_their_position() {
     )]));
     assert_has(
         &e,
-        "spec.yaml:9:13: error: `100 per second` is not a rate; write a whole count per unit: N/s, N/m or N/h",
+        "spec.yaml:9:13: error: limits.api_rate: `100 per second` is not a rate; write a whole count per unit: N/s, N/m or N/h",
     );
 }
 
@@ -290,4 +290,23 @@ fn all_errors_of_a_run_are_reported_in_file_order() {
     assert!(lines[0].starts_with("spec.yaml:3:"), "{e}");
     assert!(lines[1].starts_with("spec.yaml:12:"), "{e}");
     assert!(lines[2].starts_with("spec.yaml:19:"), "{e}");
+}
+
+#[test]
+fn parse_errors_name_the_field_path_too() {
+    let e = errors(&edit(&[("    reserved: 2", "    reserved: two")]));
+    assert!(
+        e.starts_with("spec.yaml:19:15: error: concurrency.processor.reserved: "),
+        "{e}"
+    );
+    let e = errors(&edit(&[(
+        "  max_payload: 64KiB",
+        "  max_payload: 64KiB\n  exempt_cidrs: [10.0.0.0/8, 10.0.0.1/8]",
+    )]));
+    assert!(
+        e.starts_with(
+            "spec.yaml:14:30: error: limits.exempt_cidrs[1]: `10.0.0.1/8` has host bits set"
+        ),
+        "{e}"
+    );
 }

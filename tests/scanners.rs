@@ -20,7 +20,15 @@ fn cfn_lint(template: &Path) -> std::process::Output {
 /// checkov over every template in `dir`: (failed checks as "id resource file", passed, skipped).
 fn checkov(dir: &Path) -> (Vec<String>, u64, u64) {
     let o = Command::new(tool("WH_CHECKOV"))
-        .args(["--framework", "cloudformation", "--skip-download", "--quiet", "--output", "json", "--directory"])
+        .args([
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--quiet",
+            "--output",
+            "json",
+            "--directory",
+        ])
         .arg(dir)
         .output()
         .expect("checkov runs");
@@ -36,12 +44,23 @@ fn checkov(dir: &Path) -> (Vec<String>, u64, u64) {
         .map(|checks| {
             checks
                 .iter()
-                .map(|c| format!("{} {} {}", c["check_id"].as_str().unwrap_or("?"), c["resource"].as_str().unwrap_or("?"), c["file_path"].as_str().unwrap_or("?")))
+                .map(|c| {
+                    format!(
+                        "{} {} {}",
+                        c["check_id"].as_str().unwrap_or("?"),
+                        c["resource"].as_str().unwrap_or("?"),
+                        c["file_path"].as_str().unwrap_or("?")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
     let summary = &report["summary"];
-    (failed, summary["passed"].as_u64().unwrap_or(0), summary["skipped"].as_u64().unwrap_or(0))
+    (
+        failed,
+        summary["passed"].as_u64().unwrap_or(0),
+        summary["skipped"].as_u64().unwrap_or(0),
+    )
 }
 
 /// The shipped specs and variants that switch on every optional part.
@@ -49,18 +68,31 @@ fn compiled_specs() -> Vec<(String, String)> {
     let prod = std::fs::read_to_string(common::repo().join("specs/prod.yaml")).unwrap();
     let dev = std::fs::read_to_string(common::repo().join("specs/dev.yaml")).unwrap();
     vec![
-        ("domain".to_owned(), prod.clone() + "\ndomain:\n  name: hooks.example.com\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n"),
+        (
+            "domain".to_owned(),
+            prod.clone()
+                + "\ndomain:\n  name: hooks.example.com\n  certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/abc\n",
+        ),
         ("prod".to_owned(), prod),
         ("dev".to_owned(), dev),
         ("base".to_owned(), common::BASE.to_owned()),
         (
             "existing-secret".to_owned(),
             common::edit(&[
-                ("    scheme: stripe", "    scheme: stripe\n    secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf"),
-                ("  max_payload: 64KiB", "  max_payload: 64KiB\n  exempt_cidrs: [\"2001:db8::/32\"]"),
+                (
+                    "    scheme: stripe",
+                    "    scheme: stripe\n    secret_arn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-AbCdEf",
+                ),
+                (
+                    "  max_payload: 64KiB",
+                    "  max_payload: 64KiB\n  exempt_cidrs: [\"2001:db8::/32\"]",
+                ),
             ]),
         ),
-        ("no-managed-rules".to_owned(), common::BASE.to_owned() + "waf:\n  managed_rules: []\n"),
+        (
+            "no-managed-rules".to_owned(),
+            common::BASE.to_owned() + "waf:\n  managed_rules: []\n",
+        ),
     ]
 }
 
@@ -99,18 +131,33 @@ fn every_compiled_template_is_checkov_clean_beyond_written_exceptions() {
     let templates = compile_all(dir.path());
     let (failed, passed, skipped) = checkov(dir.path());
     assert!(failed.is_empty(), "checkov failed:\n{}", failed.join("\n"));
-    assert!(passed >= 60 * templates.len() as u64, "checkov ran only {passed} checks");
+    assert!(
+        passed >= 60 * templates.len() as u64,
+        "checkov ran only {passed} checks"
+    );
     assert!(skipped > 0, "the written exceptions are honoured as skips");
 }
 
 #[test]
 fn the_checkov_step_fails_on_an_unencrypted_log_group() {
     let mut t = common::repo_template("prod");
-    t["Resources"]["ReceiverLogGroup"]["Properties"].as_object_mut().unwrap().remove("KmsKeyId");
+    t["Resources"]["ReceiverLogGroup"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("KmsKeyId");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("unencrypted.json"), serde_json::to_string_pretty(&t).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("unencrypted.json"),
+        serde_json::to_string_pretty(&t).unwrap(),
+    )
+    .unwrap();
     let (failed, _, _) = checkov(dir.path());
-    assert!(failed.iter().any(|f| f.starts_with("CKV_AWS_158 AWS::Logs::LogGroup.ReceiverLogGroup")), "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("CKV_AWS_158 AWS::Logs::LogGroup.ReceiverLogGroup")),
+        "{failed:?}"
+    );
 }
 
 #[test]
@@ -131,12 +178,18 @@ fn the_lint_step_fails_on_a_broken_template() {
 #[test]
 fn the_serverless_rules_fail_a_queue_without_its_dlq() {
     let mut t = common::repo_template("prod");
-    t["Resources"]["ProcessingQueue"]["Properties"].as_object_mut().unwrap().remove("RedrivePolicy");
+    t["Resources"]["ProcessingQueue"]["Properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("RedrivePolicy");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("no-dlq.json");
     std::fs::write(&path, serde_json::to_string_pretty(&t).unwrap()).unwrap();
     let o = cfn_lint(&path);
     assert!(!o.status.success());
     let report = String::from_utf8_lossy(&o.stdout);
-    assert!(report.contains("ES6000 SQS Queue ProcessingQueue"), "{report}");
+    assert!(
+        report.contains("ES6000 SQS Queue ProcessingQueue"),
+        "{report}"
+    );
 }

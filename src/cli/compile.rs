@@ -212,6 +212,10 @@ fn security_line(c: &Compilation) -> String {
     format!(
         "security: KMS, TLS-only policies and failure queues everywhere; {} written scanner exceptions (README); WAF managed rules: {}",
         c.scanner_exceptions,
-        if managed.is_empty() { "off".to_owned() } else { managed.join(", ") }
+        if managed.is_empty() {
+            "off".to_owned()
+        } else {
+            managed.join(", ")
+        }
     )
 }

@@ -51,7 +51,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, LoadError> {
                 .into(),
         });
     }
-    serde_saphyr::from_str::<Spec>(text).map_err(|e| {
+    // serde_path_to_error tracks the field path the parser was in when it stopped.
+    let mut field = String::new();
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize::<_, Spec>(de).map_err(|e| {
+            field = e.path().to_string();
+            e.into_inner()
+        })
+    })
+    .map_err(|e| {
         let at = e
             .location()
             .map(|l| Pos {
@@ -59,12 +67,62 @@ pub fn parse(path: &Path, text: &str) -> Result<Spec, LoadError> {
                 column: l.column(),
             })
             .unwrap_or(Pos { line: 1, column: 1 });
+        let message = first_line(&e.to_string());
+        let field = field_path(&field, text, at);
+        let message = if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
         LoadError::Invalid {
             path: path.to_owned(),
             at,
-            message: first_line(&e.to_string()),
+            message,
         }
     })
+}
+
+/// The spec path of a parse error, from serde_path_to_error's path: positions wrap values in a
+/// `value` field, which is dropped, and a map key it could not see (`?`: a provider name, kept
+/// with its position) is read back from the block-style YAML under the parent key.
+fn field_path(raw: &str, text: &str, at: Pos) -> String {
+    let mut segments: Vec<String> = raw
+        .split('.')
+        .filter(|s| !s.is_empty() && *s != "value")
+        .map(str::to_owned)
+        .collect();
+    if let Some(i) = segments.iter().position(|s| s == "?") {
+        if let Some(key) = i
+            .checked_sub(1)
+            .and_then(|p| child_key_before(text, &segments[p], at))
+        {
+            segments[i] = key;
+        }
+    }
+    segments.join(".")
+}
+
+/// The last key of the top-level mapping `parent` that opens before line `at`.
+fn child_key_before(text: &str, parent: &str, at: Pos) -> Option<String> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let meaningful = |l: &&&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let lines: Vec<&str> = text.lines().take(usize::try_from(at.line).ok()?).collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim_end() == format!("{parent}:"))?;
+    let child_indent = lines[start + 1..]
+        .iter()
+        .find(meaningful)
+        .map(|l| indent(l))
+        .filter(|i| *i > 0)?;
+    lines[start + 1..]
+        .iter()
+        .filter(meaningful)
+        .take_while(|l| indent(l) >= child_indent)
+        .filter(|l| indent(l) == child_indent)
+        .last()
+        .and_then(|l| l.trim().split_once(':'))
+        .map(|(key, _)| key.trim().to_owned())
 }
 
 /// serde-saphyr renders `error: line L column C: message` and a source snippet; the position is
