@@ -3,7 +3,15 @@
 //!
 //! It never depends on the `wh` compiler. Generated crates pass in behaviour (schemes,
 //! tolerances, limits, event mappings); resource names and ARNs come from the environment.
+//! Handler logic is plain async functions over the traits in [`backends`], with in-memory and
+//! AWS implementations.
 
+pub mod audit;
+pub mod backends;
 pub mod headers;
+pub mod model;
+pub mod normalise;
+pub mod processor;
+pub mod receiver;
 pub mod secret;
 pub mod verify;

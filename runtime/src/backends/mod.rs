@@ -1,0 +1,102 @@
+//! What the handlers need from the outside world, as small traits with two implementations:
+//! [`memory`] (tests and `wh dev`) and AWS (the deployed functions).
+
+pub mod cache;
+pub mod memory;
+
+use std::future::Future;
+
+use crate::audit::AuditRecord;
+use crate::model::{NormalisedEvent, PaymentState, QueueMessage, WebhookRecord};
+use crate::secret::SecretValue;
+
+/// A backend call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The service could not be reached or refused the call; retrying may help.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The named thing does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// The webhook table.
+pub trait Store: Send + Sync {
+    /// Stores `record` unless a webhook with its id exists (a conditional write, so two
+    /// deliveries racing on different instances store it once); returns the existing one.
+    fn insert_new(
+        &self,
+        record: &WebhookRecord,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, BackendError>> + Send;
+    /// A stored webhook.
+    fn get(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, BackendError>> + Send;
+    /// RECEIVED -> ENQUEUED; a webhook already further along is left as it is.
+    fn mark_enqueued(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// -> PROCESSED with a TTL, unless already processed; returns whether this call did it.
+    fn mark_processed(
+        &self,
+        webhook_id: &str,
+        attempts: u32,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+    /// Records a failed attempt; on the last allowed one the webhook becomes FAILED.
+    fn record_failure(
+        &self,
+        webhook_id: &str,
+        attempts: u32,
+        error: &str,
+        last_attempt: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Sets a payment object's state if it ranks above the stored one (a conditional write, so
+    /// out-of-order events never move it backwards); returns whether it did.
+    fn advance_state(
+        &self,
+        state: &PaymentState,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+}
+
+/// The processing queue.
+pub trait Queue: Send + Sync {
+    /// Enqueues a message.
+    fn send(&self, message: &QueueMessage)
+    -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// The event bus.
+pub trait Bus: Send + Sync {
+    /// Publishes a normalised event.
+    fn publish(
+        &self,
+        event: &NormalisedEvent,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// The alert topic.
+pub trait Notifier: Send + Sync {
+    /// Publishes an alert.
+    fn notify(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// The audit table.
+pub trait AuditSink: Send + Sync {
+    /// Persists an audit record.
+    fn write(&self, record: &AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// Where signing secrets are read.
+pub trait Secrets: Send + Sync {
+    /// The provider's stored secret value.
+    fn get(&self, provider: &str)
+    -> impl Future<Output = Result<SecretValue, BackendError>> + Send;
+}

@@ -1,0 +1,291 @@
+//! The receiver: `POST /webhook/{provider}` -> verify -> store once -> enqueue -> 200.
+//!
+//! A 2xx is answered only once the webhook is stored and enqueued; when enqueueing fails the
+//! answer is 5xx so the provider retries, and the retry re-enqueues.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::backends::{BackendError, Queue, Secrets, Store};
+use crate::headers::Headers;
+use crate::model::{QueueMessage, Status, UNSTORED_HEADERS, WebhookRecord, webhook_id};
+use crate::secret::SecretError;
+use crate::verify::{self, Scheme};
+
+/// Where a provider's event id is found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventIdSource {
+    /// A request header.
+    Header(String),
+    /// A JSON pointer into the body.
+    JsonPointer(String),
+}
+
+/// One provider as the receiver serves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// Its signature scheme.
+    pub scheme: Scheme,
+    /// Where its event id is.
+    pub event_id: EventIdSource,
+}
+
+/// The receiver's behaviour, baked into the generated crate.
+#[derive(Clone, Debug, Default)]
+pub struct ReceiverConfig {
+    /// Providers by URL name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Largest accepted body, in bytes.
+    pub max_payload: usize,
+}
+
+/// A delivery as the receiver sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// The `{provider}` path parameter.
+    pub provider: String,
+    /// Request headers.
+    pub headers: Headers,
+    /// The raw body, already base64-decoded.
+    pub body: Vec<u8>,
+    /// The X-Ray trace header, propagated into the stored webhook.
+    pub trace_header: Option<String>,
+}
+
+/// What happened to a delivery; drives the answer, the metrics and the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored and enqueued for the first time.
+    Accepted,
+    /// A redelivery of a known event.
+    Duplicate,
+    /// No such provider.
+    UnknownProvider,
+    /// Body over the limit.
+    TooLarge,
+    /// Signature or timestamp refused.
+    SignatureFailure,
+    /// Verified, but not the JSON the scheme promises, or without an event id.
+    BadRequest,
+    /// The provider's secret is not set or not usable: the provider should retry later.
+    SecretUnavailable,
+    /// Storing or enqueueing failed: the provider should retry.
+    BackendFailure,
+}
+
+impl Outcome {
+    /// The metric the outcome counts under, if any.
+    pub fn metric(self) -> Option<&'static str> {
+        match self {
+            Outcome::Accepted => Some("Accepted"),
+            Outcome::Duplicate => Some("Duplicate"),
+            Outcome::SignatureFailure => Some("SignatureFailures"),
+            _ => None,
+        }
+    }
+}
+
+/// The receiver's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The webhook's id, once known.
+    pub webhook_id: Option<String>,
+}
+
+fn answer(status: u16, outcome: Outcome, body: Value) -> Response {
+    Response {
+        status,
+        body,
+        outcome,
+        webhook_id: None,
+    }
+}
+
+/// The receiver with its backends.
+pub struct Receiver<S, Q, K> {
+    config: ReceiverConfig,
+    store: S,
+    queue: Q,
+    secrets: K,
+}
+
+impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
+    /// A receiver over the given backends.
+    pub fn new(config: ReceiverConfig, store: S, queue: Q, secrets: K) -> Self {
+        Receiver {
+            config,
+            store,
+            queue,
+            secrets,
+        }
+    }
+
+    /// The backends, for inspection (tests, `wh dev`).
+    pub fn backends(&self) -> (&S, &Q, &K) {
+        (&self.store, &self.queue, &self.secrets)
+    }
+
+    /// Handles one delivery at time `now`.
+    pub async fn handle(&self, request: Request, now: OffsetDateTime) -> Response {
+        let Some(provider) = self.config.providers.get(&request.provider) else {
+            return answer(
+                404,
+                Outcome::UnknownProvider,
+                json!({ "error": "unknown provider", "provider": request.provider }),
+            );
+        };
+        if request.body.len() > self.config.max_payload {
+            return answer(
+                413,
+                Outcome::TooLarge,
+                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
+            );
+        }
+        let secrets = match self.secrets.get(&request.provider).await {
+            Ok(value) => match value.active(now) {
+                Ok(keys) => keys,
+                Err(e @ (SecretError::NotFilled | SecretError::Malformed(_))) => {
+                    tracing::error!(provider = %request.provider, error = %e, "signing secret unusable");
+                    return answer(
+                        503,
+                        Outcome::SecretUnavailable,
+                        json!({ "error": "signing secret not configured", "retryable": true }),
+                    );
+                }
+            },
+            Err(e) => {
+                tracing::error!(provider = %request.provider, error = %e, "signing secret unreadable");
+                return answer(
+                    503,
+                    Outcome::SecretUnavailable,
+                    json!({ "error": "signing secret unavailable", "retryable": true }),
+                );
+            }
+        };
+        if let Err(e) = verify::verify(
+            &provider.scheme,
+            &request.headers,
+            &request.body,
+            &secrets,
+            now.unix_timestamp(),
+        ) {
+            if e.is_configuration() {
+                tracing::error!(provider = %request.provider, error = %e, "signing secret unusable for the scheme");
+                return answer(
+                    503,
+                    Outcome::SecretUnavailable,
+                    json!({ "error": "signing secret not usable", "retryable": true }),
+                );
+            }
+            tracing::warn!(provider = %request.provider, reason = %e, "signature refused");
+            return answer(
+                401,
+                Outcome::SignatureFailure,
+                json!({ "error": "invalid signature" }),
+            );
+        }
+
+        // Only now is the body parsed: it is the provider's, verified.
+        let Ok(body) = std::str::from_utf8(&request.body) else {
+            return answer(
+                400,
+                Outcome::BadRequest,
+                json!({ "error": "body is not UTF-8 JSON" }),
+            );
+        };
+        let Ok(document) = serde_json::from_str::<Value>(body) else {
+            return answer(
+                400,
+                Outcome::BadRequest,
+                json!({ "error": "body is not JSON" }),
+            );
+        };
+        let event_id = match &provider.event_id {
+            EventIdSource::Header(name) => request.headers.get(name).map(str::to_owned),
+            EventIdSource::JsonPointer(pointer) => {
+                document.pointer(pointer).and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+            }
+        };
+        let Some(event_id) = event_id.filter(|id| !id.is_empty()) else {
+            return answer(
+                400,
+                Outcome::BadRequest,
+                json!({ "error": "no event id where the provider puts it" }),
+            );
+        };
+
+        let id = webhook_id(&request.provider, &event_id);
+        let record = WebhookRecord {
+            webhook_id: id.clone(),
+            provider: request.provider.clone(),
+            event_id,
+            received_at: now.format(&Rfc3339).unwrap_or_default(),
+            status: Status::Received,
+            attempts: 0,
+            last_error: None,
+            body: body.to_owned(),
+            headers: request
+                .headers
+                .iter()
+                .filter(|(k, _)| !UNSTORED_HEADERS.contains(k))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            trace_header: request.trace_header.clone(),
+        };
+        let (outcome, stored) = match self.store.insert_new(&record).await {
+            Ok(None) => (Outcome::Accepted, record),
+            Ok(Some(existing)) => (Outcome::Duplicate, existing),
+            Err(e) => return self.failed(&id, "store", &e),
+        };
+        // A duplicate is enqueued again only if its first delivery never reached the queue.
+        if stored.status == Status::Received {
+            let message = QueueMessage {
+                webhook_id: id.clone(),
+                timestamp: stored.received_at.clone(),
+                provider: stored.provider.clone(),
+            };
+            if let Err(e) = self.queue.send(&message).await {
+                return self.failed(&id, "enqueue", &e);
+            }
+            if let Err(e) = self.store.mark_enqueued(&id).await {
+                // The message is on the queue; the processor works from the queue, so this only
+                // leaves the status behind. Answering 5xx would make the provider send it again.
+                tracing::warn!(webhook_id = %id, error = %e, "enqueued, but the status update failed");
+            }
+        }
+        tracing::info!(webhook_id = %id, provider = %request.provider, duplicate = outcome == Outcome::Duplicate, "accepted");
+        let mut body = json!({ "webhookId": id });
+        if outcome == Outcome::Duplicate {
+            body["duplicate"] = json!(true);
+        }
+        Response {
+            status: 200,
+            body,
+            outcome,
+            webhook_id: Some(id),
+        }
+    }
+
+    fn failed(&self, id: &str, step: &str, e: &BackendError) -> Response {
+        tracing::error!(webhook_id = %id, step, error = %e, "not accepted; the provider will retry");
+        Response {
+            status: 503,
+            body: json!({ "error": format!("could not {step} the webhook"), "retryable": true }),
+            outcome: Outcome::BackendFailure,
+            webhook_id: Some(id.to_owned()),
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Receiver and processor end to end over the in-memory backends: every answer of the receiver,
+//! idempotency, enqueue failures, out-of-order events, alerts and the last attempt.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+use wh_runtime::backends::cache::CachedSecrets;
+use wh_runtime::backends::memory::{
+    MemoryBus, MemoryNotifier, MemoryQueue, MemorySecrets, MemoryStore,
+};
+use wh_runtime::backends::{BackendError, Queue, Secrets, Store};
+use wh_runtime::headers::Headers;
+use wh_runtime::model::{QueueMessage, Status};
+use wh_runtime::normalise::Family;
+use wh_runtime::processor::{Message, Processor, ProcessorConfig};
+use wh_runtime::receiver::{
+    EventIdSource, Outcome, ProviderConfig, Receiver, ReceiverConfig, Request,
+};
+use wh_runtime::secret::SecretValue;
+use wh_runtime::verify::{Scheme, sign};
+
+const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
+const SECRET: &str = "whsec_dGVzdC1zZWNyZXQ=";
+
+fn config() -> ReceiverConfig {
+    ReceiverConfig {
+        providers: [(
+            "stripe".to_owned(),
+            ProviderConfig {
+                scheme: Scheme::Stripe {
+                    tolerance_secs: 300,
+                },
+                event_id: EventIdSource::JsonPointer("/id".into()),
+            },
+        )]
+        .into(),
+        max_payload: 1024,
+    }
+}
+
+fn secrets() -> MemorySecrets {
+    let s = MemorySecrets::default();
+    s.set("stripe", SecretValue::new(SECRET));
+    s
+}
+
+fn event(id: &str, ty: &str, object: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"{ty}","data":{{"object":{{"id":"{object}","amount":1299,"currency":"eur"}}}}}}"#
+    )
+}
+
+fn delivery(body: &str) -> Request {
+    let headers: Headers = sign(
+        &Scheme::Stripe {
+            tolerance_secs: 300,
+        },
+        SECRET,
+        body.as_bytes(),
+        NOW.unix_timestamp(),
+        "",
+    )
+    .unwrap()
+    .into_iter()
+    .collect();
+    Request {
+        provider: "stripe".into(),
+        headers,
+        body: body.as_bytes().to_vec(),
+        trace_header: Some("Root=1-abc".into()),
+    }
+}
+
+fn receiver() -> Receiver<MemoryStore, MemoryQueue, MemorySecrets> {
+    Receiver::new(
+        config(),
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        secrets(),
+    )
+}
+
+#[tokio::test]
+async fn a_valid_delivery_is_stored_enqueued_and_answered_200() {
+    let r = receiver();
+    let response = r
+        .handle(
+            delivery(&event("evt_1", "payment_intent.succeeded", "pi_1")),
+            NOW,
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    let id = response.body["webhookId"].as_str().unwrap().to_owned();
+    let (store, queue, _) = r.backends();
+    let stored = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Enqueued);
+    assert_eq!(stored.event_id, "evt_1");
+    assert_eq!(stored.trace_header.as_deref(), Some("Root=1-abc"));
+    assert!(
+        !stored.headers.contains_key("stripe-signature"),
+        "signatures are never stored"
+    );
+    assert_eq!(
+        queue.drain(),
+        [QueueMessage {
+            webhook_id: id,
+            timestamp: "2026-11-23T12:00:00Z".into(),
+            provider: "stripe".into()
+        }]
+    );
+}
+
+#[tokio::test]
+async fn each_refusal_has_its_status_and_json_body() {
+    let r = receiver();
+    let mut unknown = delivery("{}");
+    unknown.provider = "paypal".into();
+    let cases = [
+        (unknown, 404, Outcome::UnknownProvider),
+        (
+            delivery(&format!(r#"{{"id":"big","pad":"{}"}}"#, "x".repeat(2000))),
+            413,
+            Outcome::TooLarge,
+        ),
+        (
+            {
+                let mut d = delivery(&event("evt_1", "t", "o"));
+                d.body[5] ^= 1;
+                d
+            },
+            401,
+            Outcome::SignatureFailure,
+        ),
+        (delivery("not json"), 400, Outcome::BadRequest),
+        (delivery(r#"{"type":"no id"}"#), 400, Outcome::BadRequest),
+    ];
+    for (request, status, outcome) in cases {
+        let response = r.handle(request, NOW).await;
+        assert_eq!(
+            (response.status, response.outcome),
+            (status, outcome),
+            "{}",
+            response.body
+        );
+        assert!(response.body["error"].is_string(), "{}", response.body);
+    }
+    let (store, queue, _) = r.backends();
+    assert!(
+        store.webhooks().is_empty() && queue.drain().is_empty(),
+        "nothing refused is stored or enqueued"
+    );
+}
+
+#[tokio::test]
+async fn stale_and_future_deliveries_are_replays() {
+    let r = receiver();
+    for skew in [-301, 301] {
+        let response = r
+            .handle(
+                delivery(&event("evt_1", "t", "o")),
+                NOW + time::Duration::seconds(skew),
+            )
+            .await;
+        assert_eq!(response.status, 401);
+    }
+}
+
+#[tokio::test]
+async fn an_unfilled_secret_answers_503_and_is_not_cached() {
+    let store = MemorySecrets::default();
+    store.set("stripe", SecretValue::default());
+    let r = Receiver::new(
+        config(),
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        CachedSecrets::new(store, Duration::from_secs(300)),
+    );
+    let body = event("evt_1", "t", "o");
+    let response = r.handle(delivery(&body), NOW).await;
+    assert_eq!(
+        (response.status, response.body["retryable"].as_bool()),
+        (503, Some(true))
+    );
+    r.backends()
+        .2
+        .inner()
+        .set("stripe", SecretValue::new(SECRET));
+    assert_eq!(
+        r.handle(delivery(&body), NOW).await.status,
+        200,
+        "the filled secret is read at once"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivery_answers_the_same_id_and_is_not_enqueued_again() {
+    let r = receiver();
+    let body = event("evt_1", "payment_intent.succeeded", "pi_1");
+    let first = r.handle(delivery(&body), NOW).await;
+    let second = r.handle(delivery(&body), NOW).await;
+    assert_eq!(first.body["webhookId"], second.body["webhookId"]);
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert_eq!(r.backends().1.drain().len(), 1);
+    assert_eq!(r.backends().0.webhooks().len(), 1);
+}
+
+/// A queue that fails its first `n` sends.
+#[derive(Default)]
+struct FlakyQueue {
+    failures_left: AtomicU32,
+    inner: MemoryQueue,
+}
+
+impl Queue for FlakyQueue {
+    async fn send(&self, message: &QueueMessage) -> Result<(), BackendError> {
+        if self.failures_left.load(Ordering::SeqCst) > 0 {
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            return Err(BackendError::Unavailable("queue down".into()));
+        }
+        self.inner.send(message).await
+    }
+}
+
+#[tokio::test]
+async fn an_enqueue_failure_answers_5xx_and_the_retry_enqueues() {
+    let queue = FlakyQueue {
+        failures_left: AtomicU32::new(1),
+        inner: MemoryQueue::default(),
+    };
+    let r = Receiver::new(config(), MemoryStore::default(), queue, secrets());
+    let body = event("evt_1", "payment_intent.succeeded", "pi_1");
+    let failed = r.handle(delivery(&body), NOW).await;
+    assert_eq!(
+        failed.status, 503,
+        "never 2xx before the webhook is enqueued"
+    );
+    let id = failed.webhook_id.unwrap();
+    assert_eq!(
+        r.backends().0.get(&id).await.unwrap().unwrap().status,
+        Status::Received
+    );
+    let retried = r.handle(delivery(&body), NOW).await;
+    assert_eq!(retried.status, 200);
+    assert_eq!(
+        r.backends().1.inner.drain().len(),
+        1,
+        "the provider's retry enqueued it"
+    );
+    assert_eq!(
+        r.backends().0.get(&id).await.unwrap().unwrap().status,
+        Status::Enqueued
+    );
+}
+
+fn processor(store: MemoryStore) -> Processor<MemoryStore, MemoryBus, MemoryNotifier> {
+    Processor::new(
+        ProcessorConfig {
+            families: [("stripe".to_owned(), Family::Stripe)].into(),
+            critical_events: vec!["charge.dispute.created".into()],
+            processed_ttl_secs: 86_400,
+            max_receive_count: 3,
+        },
+        store,
+        MemoryBus::default(),
+        MemoryNotifier::default(),
+    )
+}
+
+/// Receives `bodies`, then hands the stored webhooks and the enqueued messages (received
+/// `receive_count` times) to a processor.
+async fn handoff(
+    bodies: &[String],
+    receive_count: u32,
+) -> (
+    Processor<MemoryStore, MemoryBus, MemoryNotifier>,
+    Vec<Message>,
+) {
+    let r = receiver();
+    for body in bodies {
+        assert_eq!(r.handle(delivery(body), NOW).await.status, 200);
+    }
+    let p = processor(MemoryStore::default());
+    for w in r.backends().0.webhooks() {
+        p.backends().0.insert_new(&w).await.unwrap();
+    }
+    let messages = r
+        .backends()
+        .1
+        .drain()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Message {
+            message_id: format!("m{i}"),
+            body: serde_json::to_string(m).unwrap(),
+            receive_count,
+        })
+        .collect();
+    (p, messages)
+}
+
+#[tokio::test]
+async fn processing_publishes_tracks_state_and_alerts() {
+    let bodies = [
+        event("evt_2", "payment_intent.succeeded", "pi_1"),
+        event("evt_1", "payment_intent.created", "pi_1"),
+        event("evt_3", "charge.dispute.created", "ch_1"),
+    ];
+    let (p, messages) = handoff(&bodies, 1).await;
+    assert!(p.handle_batch(&messages, NOW).await.is_empty());
+    let (store, bus, notifier) = p.backends();
+    let types: Vec<String> = bus.events().into_iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            "payment_intent.succeeded",
+            "payment_intent.created",
+            "charge.dispute.created"
+        ]
+    );
+    assert_eq!(
+        store.state("stripe", "pi_1").unwrap().state,
+        "succeeded",
+        "the late created event did not regress it"
+    );
+    assert_eq!(notifier.alerts().len(), 1);
+    assert!(notifier.alerts()[0].0.contains("charge.dispute.created"));
+    assert!(
+        store
+            .webhooks()
+            .iter()
+            .all(|w| w.status == Status::Processed)
+    );
+    // Redelivered queue messages are skipped: each event is published once.
+    assert!(p.handle_batch(&messages, NOW).await.is_empty());
+    assert_eq!(bus.events().len(), 3);
+}
+
+#[tokio::test]
+async fn failures_are_per_message_and_the_last_attempt_marks_failed() {
+    let bodies = [
+        event("evt_1", "payment_intent.succeeded", "pi_1"),
+        r#"{"id":"evt_2","data":{}}"#.to_owned(),
+    ];
+    let (p, first) = handoff(&bodies, 1).await;
+    assert_eq!(
+        p.handle_batch(&first, NOW).await,
+        ["m1"],
+        "only the bad message fails"
+    );
+    let bad: wh_runtime::model::QueueMessage = serde_json::from_str(&first[1].body).unwrap();
+    let after_first = p.backends().0.get(&bad.webhook_id).await.unwrap().unwrap();
+    assert_eq!(
+        (after_first.status, after_first.attempts),
+        (Status::Enqueued, 1)
+    );
+    assert!(after_first.last_error.unwrap().contains("no event type"));
+    let third: Vec<Message> = first
+        .iter()
+        .map(|m| Message {
+            receive_count: 3,
+            ..m.clone()
+        })
+        .collect();
+    assert_eq!(p.handle_batch(&third, NOW).await, ["m1"]);
+    assert_eq!(
+        p.backends()
+            .0
+            .get(&bad.webhook_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Failed,
+        "the third receive is the last"
+    );
+    assert_eq!(
+        p.backends().1.events().len(),
+        1,
+        "the good message was published once"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_backend_error_is_retryable() {
+    struct Down;
+    impl Secrets for Down {
+        async fn get(&self, _: &str) -> Result<SecretValue, BackendError> {
+            Err(BackendError::Unavailable("secrets manager down".into()))
+        }
+    }
+    let r = Receiver::new(
+        config(),
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        Down,
+    );
+    let response = r.handle(delivery(&event("evt_1", "t", "o")), NOW).await;
+    assert_eq!(
+        (response.status, response.outcome),
+        (503, Outcome::SecretUnavailable)
+    );
+}
