@@ -67,14 +67,13 @@ impl<S: Store, B: Bus, N: Notifier> Processor<S, B, N> {
                 failed.push(message.message_id.clone());
                 let last = message.receive_count >= self.config.max_receive_count;
                 tracing::error!(message_id = %message.message_id, receive_count = message.receive_count, last_attempt = last, %error, "processing failed");
-                if let Ok(q) = serde_json::from_str::<QueueMessage>(&message.body) {
-                    if let Err(e) = self
+                if let Ok(q) = serde_json::from_str::<QueueMessage>(&message.body)
+                    && let Err(e) = self
                         .store
                         .record_failure(&q.webhook_id, message.receive_count, &error, last)
                         .await
-                    {
-                        tracing::error!(webhook_id = %q.webhook_id, error = %e, "could not record the failure");
-                    }
+                {
+                    tracing::error!(webhook_id = %q.webhook_id, error = %e, "could not record the failure");
                 }
             }
         }
@@ -125,12 +124,7 @@ impl<S: Store, B: Bus, N: Notifier> Processor<S, B, N> {
                 tracing::info!(webhook_id = %q.webhook_id, object_id, state, "older than the stored state; state kept");
             }
         }
-        if self
-            .config
-            .critical_events
-            .iter()
-            .any(|t| *t == event.event_type)
-        {
+        if self.config.critical_events.contains(&event.event_type) {
             let subject = format!("{}: {}", record.provider, event.event_type);
             let body = serde_json::to_string_pretty(&serde_json::json!({
                 "webhookId": event.webhook_id,

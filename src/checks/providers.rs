@@ -143,15 +143,15 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
         }
     }
 
-    if let Some(header) = &p.header {
-        if !is_header_name(header) {
-            out.push(finding(
-                header,
-                at,
-                format!("{path}.header"),
-                Problem::BadHeader(header.value.clone()),
-            ));
-        }
+    if let Some(header) = &p.header
+        && !is_header_name(header)
+    {
+        out.push(finding(
+            header,
+            at,
+            format!("{path}.header"),
+            Problem::BadHeader(header.value.clone()),
+        ));
     }
     if let Some(event_id) = &p.event_id {
         match &event_id.value {
@@ -174,15 +174,15 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
             _ => {}
         }
     }
-    if let Some(arn) = &p.secret_arn {
-        if !is_secret_arn(arn) {
-            out.push(finding(
-                arn,
-                at,
-                format!("{path}.secret_arn"),
-                Problem::BadSecretArn(arn.value.clone()),
-            ));
-        }
+    if let Some(arn) = &p.secret_arn
+        && !is_secret_arn(arn)
+    {
+        out.push(finding(
+            arn,
+            at,
+            format!("{path}.secret_arn"),
+            Problem::BadSecretArn(arn.value.clone()),
+        ));
     }
 }
 

@@ -91,13 +91,12 @@ fn field_path(raw: &str, text: &str, at: Pos) -> String {
         .filter(|s| !s.is_empty() && *s != "value")
         .map(str::to_owned)
         .collect();
-    if let Some(i) = segments.iter().position(|s| s == "?") {
-        if let Some(key) = i
+    if let Some(i) = segments.iter().position(|s| s == "?")
+        && let Some(key) = i
             .checked_sub(1)
             .and_then(|p| child_key_before(text, &segments[p], at))
-        {
-            segments[i] = key;
-        }
+    {
+        segments[i] = key;
     }
     segments.join(".")
 }

@@ -46,7 +46,7 @@ impl Duration {
 
     /// The duration in seconds, when it is a whole number of them.
     pub const fn whole_secs(self) -> Option<u64> {
-        if self.millis % 1_000 == 0 {
+        if self.millis.is_multiple_of(1_000) {
             Some(self.millis / 1_000)
         } else {
             None
@@ -65,7 +65,7 @@ impl Duration {
 
     /// The duration in days, when it is a whole number of them.
     pub const fn whole_days(self) -> Option<u64> {
-        if self.millis % 86_400_000 == 0 {
+        if self.millis.is_multiple_of(86_400_000) {
             Some(self.millis / 86_400_000)
         } else {
             None
@@ -98,7 +98,7 @@ impl fmt::Display for Duration {
         let (name, scale) = DURATION_UNITS
             .iter()
             .rev()
-            .find(|(_, scale)| self.millis % scale == 0 && self.millis != 0)
+            .find(|(_, scale)| self.millis.is_multiple_of(*scale) && self.millis != 0)
             .unwrap_or(&("s", 1_000));
         write!(f, "{}{}", self.millis / scale, name)
     }
@@ -204,7 +204,7 @@ impl Size {
 
     /// The size in MiB, when it is a whole number of them.
     pub const fn whole_mib(self) -> Option<u64> {
-        if self.bytes % 1_048_576 == 0 {
+        if self.bytes.is_multiple_of(1_048_576) {
             Some(self.bytes / 1_048_576)
         } else {
             None
@@ -235,7 +235,7 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (name, scale) = [("GiB", 1_073_741_824), ("MiB", 1_048_576), ("KiB", 1_024)]
             .into_iter()
-            .find(|(_, scale)| self.bytes % scale == 0 && self.bytes != 0)
+            .find(|(_, scale)| self.bytes.is_multiple_of(*scale) && self.bytes != 0)
             .unwrap_or(("B", 1));
         write!(f, "{}{}", self.bytes / scale, name)
     }
