@@ -3,6 +3,7 @@
 //! The pipeline is spec -> checks -> IR -> emitters; see `ARCHITECTURE.md`.
 
 pub mod checks;
+pub mod codegen;
 pub mod emit;
 pub mod ir;
 pub mod pipeline;

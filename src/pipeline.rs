@@ -26,13 +26,22 @@ pub enum CompileError {
     /// The file could not be read or parsed.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A handler template failed to render (a bug in wh).
+    #[error("rendering the handler crates: {0}")]
+    Codegen(#[from] minijinja::Error),
     /// The spec broke one or more rules.
     #[error("{} problem(s) in the spec", .0.len())]
     Checks(Vec<Finding>),
 }
 
-/// Reads, checks, lowers and emits the spec at `path`.
+/// Reads, checks, lowers and emits the spec at `path`, with handler crates in the repository
+/// layout.
 pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
+    compile_with(path, crate::codegen::DEFAULT_RUNTIME_PATH)
+}
+
+/// [`compile`], with handler crates finding `runtime/` at `runtime_path`.
+pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, CompileError> {
     let spec = spec::load(path)?;
     let findings = checks::check(&spec);
     if !findings.is_empty() {
@@ -43,7 +52,7 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
     let label = path
         .file_name()
         .map_or_else(|| env.clone(), |n| n.to_string_lossy().into_owned());
-    let emitted = emit::all(&stack, &env, &label);
+    let emitted = emit::all(&stack, &env, &label, runtime_path)?;
     Ok(Compilation {
         env,
         stack,

@@ -96,6 +96,8 @@ pub fn plain(item: &Item) -> Result<Value, serde_dynamo::Error> {
 pub struct StreamChange {
     /// The stream record's id.
     pub event_id: String,
+    /// The record's sequence number (what a failed record is reported by).
+    pub sequence_number: String,
     /// INSERT, MODIFY or REMOVE.
     pub event_name: String,
     /// When the change was made (unix seconds).
@@ -186,8 +188,8 @@ pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditR
     })
 }
 
-/// Writes the audit records of a batch; returns the event ids that failed (the event source
-/// retries from the first of them, bisecting, then sends the rest to its failure queue).
+/// Writes the audit records of a batch; returns the sequence numbers that failed (the event
+/// source retries from the first of them, bisecting, then sends the rest to its failure queue).
 pub async fn handle_batch<A: AuditSink>(
     sink: &A,
     changes: &[StreamChange],
@@ -201,7 +203,10 @@ pub async fn handle_batch<A: AuditSink>(
         if let Err(error) = result {
             tracing::error!(event_id = %change.event_id, %error, "audit record not written");
             // Stream batches are ordered: everything from the first failure is retried.
-            return changes[i..].iter().map(|c| c.event_id.clone()).collect();
+            return changes[i..]
+                .iter()
+                .map(|c| c.sequence_number.clone())
+                .collect();
         }
     }
     Vec::new()
@@ -259,6 +264,7 @@ mod tests {
     fn a_modify_lists_what_changed() {
         let change = StreamChange {
             event_id: "ev1".into(),
+            sequence_number: "100".into(),
             event_name: "MODIFY".into(),
             changed_at: 1_800_000_000,
             keys: item(vec![

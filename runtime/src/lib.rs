@@ -9,6 +9,9 @@
 pub mod audit;
 pub mod backends;
 pub mod headers;
+#[cfg(feature = "aws")]
+pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod normalise;
 pub mod processor;

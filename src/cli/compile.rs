@@ -18,6 +18,9 @@ pub struct Args {
     /// Where generated files go.
     #[arg(long, value_name = "DIR", default_value = "generated")]
     out_dir: PathBuf,
+    /// Path from each generated handler crate to the `runtime/` crate.
+    #[arg(long, value_name = "PATH", default_value = wh::codegen::DEFAULT_RUNTIME_PATH)]
+    runtime_path: String,
     /// Write nothing; fail if generated files are missing, stale or out of date.
     #[arg(long)]
     check: bool,
@@ -53,7 +56,7 @@ pub fn run(args: &Args) -> Outcome {
 
 fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
     let text = args.output_format == OutputFormat::Text;
-    let compilation = match pipeline::compile(spec) {
+    let compilation = match pipeline::compile_with(spec, &args.runtime_path) {
         Ok(c) => c,
         Err(CompileError::Load(e)) => {
             let io = matches!(e, LoadError::Read { .. });
@@ -63,6 +66,13 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
             let report =
                 json!({ "spec": spec, "ok": false, "errors": [{ "message": e.to_string() }] });
             return (if io { Outcome::Error } else { Outcome::Failed }, report);
+        }
+        Err(e @ CompileError::Codegen(_)) => {
+            eprintln!("{}: {e}", spec.display());
+            return (
+                Outcome::Error,
+                json!({ "spec": spec, "ok": false, "errors": [{ "message": e.to_string() }] }),
+            );
         }
         Err(CompileError::Checks(findings)) => {
             if text {

@@ -24,14 +24,27 @@ pub struct Emitted {
     pub scanner_exceptions: usize,
 }
 
-/// Everything `wh compile` writes for one spec: `<env>/template.json`.
-pub fn all(stack: &Stack, env: &str, spec_label: &str) -> Emitted {
+/// Everything `wh compile` writes for one spec: `<env>/template.json` and the handler crates
+/// under `<env>/handlers/`, which find `runtime/` at `runtime_path` (relative to each crate).
+pub fn all(
+    stack: &Stack,
+    env: &str,
+    spec_label: &str,
+    runtime_path: &str,
+) -> Result<Emitted, minijinja::Error> {
     let template = cloudformation::template(stack, spec_label);
-    Emitted {
+    let mut files = vec![OutputFile {
+        path: PathBuf::from(env).join("template.json"),
+        contents: cloudformation::render(&template),
+    }];
+    files.extend(crate::codegen::handler_crates(
+        stack,
+        env,
+        spec_label,
+        runtime_path,
+    )?);
+    Ok(Emitted {
         scanner_exceptions: cloudformation::exceptions::count(&template),
-        files: vec![OutputFile {
-            path: PathBuf::from(env).join("template.json"),
-            contents: cloudformation::render(&template),
-        }],
-    }
+        files,
+    })
 }

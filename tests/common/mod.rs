@@ -84,6 +84,7 @@ pub fn compile_text(text: &str) -> Result<Value, String> {
         Err(wh::pipeline::CompileError::Load(e)) => Err(e
             .to_string()
             .replace(&path.display().to_string(), "spec.yaml")),
+        Err(e @ wh::pipeline::CompileError::Codegen(_)) => panic!("{e}"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! What the handlers need from the outside world, as small traits with two implementations:
 //! [`memory`] (tests and `wh dev`) and AWS (the deployed functions).
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod cache;
 pub mod memory;
 
