@@ -36,7 +36,9 @@ fi
 venv cfn-lint
 venv checkov
 venv jsonschema
+venv moto
 
 echo "export WH_CFN_LINT=$tools_dir/cfn-lint/bin/cfn-lint"
 echo "export WH_CHECKOV=$tools_dir/checkov/bin/checkov"
 echo "export WH_SCHEMA_PYTHON=$tools_dir/jsonschema/bin/python"
+echo "export WH_MOTO_SERVER=$tools_dir/moto/bin/moto_server"
