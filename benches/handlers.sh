@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Handler benchmarks (README numbers; nothing here is a test):
 #  - receiver CPU per request, verification + store + enqueue of a signed 2 KB body (criterion);
-#  - init time of the native receiver bootstrap, process start to first response, against a
-#    local Runtime API.
+#  - ARM64 build time (warm: nothing changed; the cold figure comes from an empty target dir),
+#    and zip sizes (wh build);
+#  - init time of the receiver bootstrap, process start to first response, against a local
+#    Runtime API: native (x86_64 release) and the arm64 build under qemu-user.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wh/target}
+eval "$(tools/install.sh)"
 
 cargo bench -q -p wh-runtime --bench receiver 2>&1 | grep -A1 '^receiver:'
-cargo build -q --release -p prod-receiver
-WH_BOOTSTRAP="$CARGO_TARGET_DIR/release/prod-receiver" cargo bench -q -p wh-runtime --bench init
+cargo build -q --release -p prod-receiver -p wh
+arm64_target="$CARGO_TARGET_DIR-arm64"
+start=$(date +%s.%N)
+CARGO_TARGET_DIR="$arm64_target" "$CARGO_TARGET_DIR/release/wh" build specs/prod.yaml --out-dir "$arm64_target/dist" 2>/dev/null
+echo "wh build specs/prod.yaml (warm): $(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')") s"
+WH_BOOTSTRAP="$CARGO_TARGET_DIR/release/prod-receiver" \
+WH_BOOTSTRAP_ARM64="$arm64_target/lambda/prod-receiver/bootstrap" \
+  cargo bench -q -p wh-runtime --bench init

@@ -6,5 +6,7 @@ pub mod checks;
 pub mod codegen;
 pub mod emit;
 pub mod ir;
+pub mod lambda_build;
+pub mod package;
 pub mod pipeline;
 pub mod spec;

@@ -33,12 +33,31 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
 fi
 
+# The ARM64 packaging test: the Rust target cargo-lambda builds for, and user-mode qemu with
+# the arm64 C runtime to run the result.
+if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+  echo "adding the aarch64-unknown-linux-gnu Rust target" >&2
+  rustup target add aarch64-unknown-linux-gnu >&2
+fi
+debs=(qemu-user-static libc6-arm64-cross libgcc-s1-arm64-cross)
+missing=()
+for d in "${debs[@]}"; do
+  dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d")
+done
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}" >&2
+  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+
 venv cfn-lint
 venv checkov
 venv jsonschema
 venv moto
+venv cargo-lambda
 
 echo "export WH_CFN_LINT=$tools_dir/cfn-lint/bin/cfn-lint"
 echo "export WH_CHECKOV=$tools_dir/checkov/bin/checkov"
 echo "export WH_SCHEMA_PYTHON=$tools_dir/jsonschema/bin/python"
 echo "export WH_MOTO_SERVER=$tools_dir/moto/bin/moto_server"
+echo "export WH_CARGO_LAMBDA=$tools_dir/cargo-lambda/bin/cargo-lambda"
+echo "export WH_QEMU_AARCH64=$(command -v qemu-aarch64-static)"

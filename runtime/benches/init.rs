@@ -14,13 +14,32 @@ fn main() {
         eprintln!("init bench: set WH_BOOTSTRAP to a receiver binary (benches/handlers.sh does)");
         return;
     };
+    measure("native", None, &bootstrap);
+    if let (Some(qemu), Some(arm64)) = (
+        std::env::var_os("WH_QEMU_AARCH64"),
+        std::env::var_os("WH_BOOTSTRAP_ARM64"),
+    ) {
+        measure("arm64 under qemu-user", Some(&qemu), &arm64);
+    }
+}
+
+fn measure(label: &str, runner: Option<&std::ffi::OsStr>, bootstrap: &std::ffi::OsStr) {
     let runs = 30;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let api = runtime_api::RuntimeApi::start(vec![runtime_api::api_event("nope", &[], b"{}")]);
         let providers = ["acme", "github", "shopify", "square", "stripe", "svix"];
         let started = Instant::now();
-        let mut child = Command::new(&bootstrap)
+        let mut command = match runner {
+            Some(qemu) => {
+                let mut c = Command::new(qemu);
+                c.arg(bootstrap)
+                    .env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu");
+                c
+            }
+            None => Command::new(bootstrap),
+        };
+        let mut child = command
             .envs(runtime_api::lambda_env(
                 &api.address,
                 &providers,
@@ -44,7 +63,7 @@ fn main() {
     }
     times.sort();
     println!(
-        "receiver bootstrap init to first response: median {:.1} ms, min {:.1} ms, max {:.1} ms over {runs} runs",
+        "receiver bootstrap ({label}) init to first response: median {:.1} ms, min {:.1} ms, max {:.1} ms over {runs} runs",
         times[runs / 2].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[runs - 1].as_secs_f64() * 1e3

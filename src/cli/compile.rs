@@ -7,7 +7,7 @@ use serde_json::json;
 use wh::pipeline::{self, Compilation, CompileError};
 use wh::spec::LoadError;
 
-use super::{Outcome, OutputFormat};
+use super::{Outcome, OutputFormat, write_files};
 
 /// Arguments of `wh compile`.
 #[derive(Debug, clap::Args)]
@@ -121,20 +121,21 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
 
 /// Writes every file; returns the paths written.
 fn write(args: &Args, c: &Compilation) -> (Outcome, Vec<String>) {
-    let mut written = Vec::new();
-    for file in &c.files {
-        let path = args.out_dir.join(&file.path);
-        let result = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&path, &file.contents));
-        if let Err(e) = result {
-            eprintln!("{}: cannot write: {e}", path.display());
-            return (Outcome::Error, written);
-        }
-        written.push(path.display().to_string());
+    let files: Vec<(PathBuf, &str)> = c
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.contents.as_str()))
+        .collect();
+    match write_files(&args.out_dir, &files) {
+        Ok(()) => (
+            Outcome::Ok,
+            c.files
+                .iter()
+                .map(|f| args.out_dir.join(&f.path).display().to_string())
+                .collect(),
+        ),
+        Err(outcome) => (outcome, Vec::new()),
     }
-    (Outcome::Ok, written)
 }
 
 /// Compares generated files with what is on disk; returns the paths that differ.

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a check or verdict failed (including a spec that is rejected), 2 a
 //! usage or I/O error.
 
+mod build;
 mod compile;
 mod schema;
 
@@ -24,6 +25,8 @@ enum Command {
     Compile(compile::Args),
     /// Print the spec's JSON Schema, or check or write specs/schema.json.
     Schema(schema::Args),
+    /// Build the spec's handlers for arm64 Lambda: reproducible zips and a manifest of hashes.
+    Build(build::Args),
 }
 
 /// How results are printed.
@@ -62,6 +65,31 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Compile(args) => compile::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Build(args) => build::run(&args),
     }
     .into()
+}
+
+/// Writes `files` (paths relative to `dir`), creating directories; reports the first failure.
+/// A file whose contents are unchanged is not touched, so Cargo does not rebuild a generated
+/// crate that did not change.
+pub fn write_files<C: AsRef<[u8]>>(
+    dir: &std::path::Path,
+    files: &[(std::path::PathBuf, C)],
+) -> Result<(), Outcome> {
+    for (relative, contents) in files {
+        let path = dir.join(relative);
+        if std::fs::read(&path).is_ok_and(|existing| existing == contents.as_ref()) {
+            continue;
+        }
+        let result = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, contents));
+        if let Err(e) = result {
+            eprintln!("{}: cannot write: {e}", path.display());
+            return Err(Outcome::Error);
+        }
+    }
+    Ok(())
 }
