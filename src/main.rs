@@ -1,6 +1,7 @@
 //! The `wh` command.
 
 mod cli;
+mod dev;
 
 fn main() -> std::process::ExitCode {
     cli::run()

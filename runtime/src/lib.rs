@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod backends;
 pub mod headers;
+pub mod items;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod metrics;
@@ -18,3 +19,6 @@ pub mod processor;
 pub mod receiver;
 pub mod secret;
 pub mod verify;
+
+/// The DynamoDB item types the audit logger and the item layout use.
+pub use serde_dynamo;

@@ -5,7 +5,9 @@
 
 mod build;
 mod compile;
+mod dev;
 mod schema;
+mod send;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,10 @@ enum Command {
     Schema(schema::Args),
     /// Build the spec's handlers for arm64 Lambda: reproducible zips and a manifest of hashes.
     Build(build::Args),
+    /// Serve the spec's stack on loopback, with API Gateway throttling and WAF per-IP blocking.
+    Dev(dev::Args),
+    /// Post signed sample events of a provider to a running stack.
+    Send(send::Args),
 }
 
 /// How results are printed.
@@ -66,6 +72,8 @@ pub fn run() -> ExitCode {
         Command::Compile(args) => compile::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Build(args) => build::run(&args),
+        Command::Dev(args) => dev::run(&args),
+        Command::Send(args) => send::run(&args),
     }
     .into()
 }

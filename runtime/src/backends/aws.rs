@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use serde::{Deserialize, Serialize};
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
 use crate::audit::AuditRecord;
+use crate::items::{StateItem, WebhookItem};
 use crate::model::{NormalisedEvent, PaymentState, QueueMessage, WebhookRecord};
 use crate::secret::SecretValue;
 
@@ -29,22 +29,6 @@ pub fn webhook_key(webhook_id: &str) -> HashMap<String, AttributeValue> {
         ),
         ("sk".to_owned(), AttributeValue::S("WEBHOOK".into())),
     ])
-}
-
-#[derive(Serialize, Deserialize)]
-struct WebhookItem {
-    pk: String,
-    sk: String,
-    #[serde(flatten)]
-    record: WebhookRecord,
-}
-
-#[derive(Serialize)]
-struct StateItem<'a> {
-    pk: String,
-    sk: &'static str,
-    #[serde(flatten)]
-    state: &'a PaymentState,
 }
 
 /// Whether an SDK error is DynamoDB's "condition not met".
@@ -113,11 +97,7 @@ impl Store for DynamoStore {
         &self,
         record: &WebhookRecord,
     ) -> Result<Option<WebhookRecord>, BackendError> {
-        let item = WebhookItem {
-            pk: format!("WEBHOOK#{}", record.webhook_id),
-            sk: "WEBHOOK".into(),
-            record: record.clone(),
-        };
+        let item = WebhookItem::new(record.clone(), None);
         let item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(item).map_err(|e| unavailable("encoding the webhook", e))?;
         let result = self
@@ -226,11 +206,7 @@ impl Store for DynamoStore {
     }
 
     async fn advance_state(&self, state: &PaymentState) -> Result<bool, BackendError> {
-        let item = StateItem {
-            pk: format!("PAYMENT#{}#{}", state.provider, state.object_id),
-            sk: "STATE",
-            state,
-        };
+        let item = StateItem::new(state);
         let item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(item).map_err(|e| unavailable("encoding the state", e))?;
         let result = self

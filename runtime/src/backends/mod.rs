@@ -102,3 +102,91 @@ pub trait Secrets: Send + Sync {
     fn get(&self, provider: &str)
     -> impl Future<Output = Result<SecretValue, BackendError>> + Send;
 }
+
+// Shared backends: `wh dev` hands one store to the receiver, the processor and its own views.
+impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
+    fn insert_new(
+        &self,
+        record: &WebhookRecord,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, BackendError>> + Send {
+        (**self).insert_new(record)
+    }
+    fn get(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<Option<WebhookRecord>, BackendError>> + Send {
+        (**self).get(webhook_id)
+    }
+    fn mark_enqueued(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).mark_enqueued(webhook_id)
+    }
+    fn mark_processed(
+        &self,
+        webhook_id: &str,
+        attempts: u32,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).mark_processed(webhook_id, attempts, expires_at)
+    }
+    fn record_failure(
+        &self,
+        webhook_id: &str,
+        attempts: u32,
+        error: &str,
+        last_attempt: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).record_failure(webhook_id, attempts, error, last_attempt)
+    }
+    fn advance_state(
+        &self,
+        state: &PaymentState,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).advance_state(state)
+    }
+}
+
+impl<T: Queue + ?Sized> Queue for std::sync::Arc<T> {
+    fn send(
+        &self,
+        message: &QueueMessage,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).send(message)
+    }
+}
+
+impl<T: Bus + ?Sized> Bus for std::sync::Arc<T> {
+    fn publish(
+        &self,
+        event: &NormalisedEvent,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).publish(event)
+    }
+}
+
+impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
+    fn notify(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).notify(subject, message)
+    }
+}
+
+impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
+    fn write(&self, record: &AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).write(record)
+    }
+}
+
+impl<T: Secrets + ?Sized> Secrets for std::sync::Arc<T> {
+    fn get(
+        &self,
+        provider: &str,
+    ) -> impl Future<Output = Result<SecretValue, BackendError>> + Send {
+        (**self).get(provider)
+    }
+}

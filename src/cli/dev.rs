@@ -1,0 +1,213 @@
+//! `wh dev`: serve the spec's stack on loopback.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wh::pipeline;
+use wh_runtime::backends::memory::MemorySecrets;
+
+use super::Outcome;
+use crate::dev::{self, DevOptions, DevStack};
+
+/// Arguments of `wh dev`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The spec to serve.
+    #[arg(value_name = "SPEC")]
+    spec: PathBuf,
+    /// Loopback address to listen on (127.0.0.0/8 or ::1 only).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Port (0 picks a free one; the URL is printed on the first line).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Signing secrets file (default .wh/dev-secrets/<env>.json, generated when missing).
+    #[arg(long, value_name = "FILE")]
+    secrets_file: Option<PathBuf>,
+    /// Run queue time this many times faster (visibility timeouts, batching windows), so
+    /// retries and the DLQ happen in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Fraction of processor runs that fail (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    fail_processor: f64,
+    /// Fraction of enqueues that fail (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    fail_enqueue: f64,
+    /// Do not log each webhook's journey.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "wh dev: {} is not a loopback address; wh dev serves 127.0.0.0/8 or ::1 only",
+            args.bind
+        );
+        return Outcome::Error;
+    }
+    for (name, value) in [
+        ("--fail-processor", args.fail_processor),
+        ("--fail-enqueue", args.fail_enqueue),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            eprintln!("wh dev: {name} {value} is not a fraction between 0 and 1");
+            return Outcome::Error;
+        }
+    }
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        eprintln!(
+            "wh dev: --time-scale must be a positive number, not {}",
+            args.time_scale
+        );
+        return Outcome::Error;
+    }
+    let compilation = match pipeline::compile(&args.spec) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "{}: cannot serve: {e}; run `wh compile {}` for the details",
+                args.spec.display(),
+                args.spec.display()
+            );
+            return Outcome::Failed;
+        }
+    };
+    let path = args
+        .secrets_file
+        .clone()
+        .unwrap_or_else(|| dev::secrets::default_path(&compilation.env));
+    let providers: Vec<String> = compilation
+        .stack
+        .providers
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let (values, generated) = match dev::secrets::load_or_generate(&path, &providers) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("wh dev: {e}");
+            return Outcome::Error;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wh dev: cannot start the async runtime: {e}");
+            return Outcome::Error;
+        }
+    };
+    runtime.block_on(serve(args, compilation.stack, values, path, generated))
+}
+
+async fn serve(
+    args: &Args,
+    stack: wh::ir::Stack,
+    values: std::collections::BTreeMap<String, wh_runtime::secret::SecretValue>,
+    secrets_path: PathBuf,
+    generated: bool,
+) -> Outcome {
+    let listener = match tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port)).await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("wh dev: cannot listen on {}:{}: {e}", args.bind, args.port);
+            return Outcome::Error;
+        }
+    };
+    let address = listener.local_addr().map_or_else(
+        |_| format!("{}:{}", args.bind, args.port),
+        |a| a.to_string(),
+    );
+    let base = format!("http://{address}");
+    let stage_url = format!("{base}/{}", stack.stage);
+    let secrets = Arc::new(MemorySecrets::default());
+    for (provider, value) in values {
+        secrets.set(&provider, value);
+    }
+    let options = DevOptions {
+        time_scale: args.time_scale,
+        fail_processor: args.fail_processor,
+        fail_enqueue: args.fail_enqueue,
+        verbose: !args.quiet,
+    };
+    let dev = DevStack::new(stack, &stage_url, secrets, options);
+    // The first line is the contract scripts and tests read.
+    println!("wh dev: listening on {base}");
+    println!("  webhooks: POST {stage_url}/webhook/<provider> (also {base}/webhook/<provider>)");
+    println!("  status:   GET {base}/_wh/status");
+    println!(
+        "  secrets:  {} ({})",
+        secrets_path.display(),
+        if generated {
+            "generated for this run"
+        } else {
+            "read from the file"
+        }
+    );
+    let s = &dev.stack;
+    println!(
+        "  emulated: stage throttle {} burst {}; WAF per-IP {} per {} s{}; queue visibility {} s, maxReceiveCount {}, DLQ{}",
+        s.api.rate,
+        s.api.burst,
+        s.waf.limit,
+        s.waf.window_secs,
+        if s.waf.exempt_v4.is_empty() && s.waf.exempt_v6.is_empty() {
+            String::new()
+        } else {
+            " (exempt CIDRs honoured)".to_owned()
+        },
+        s.queues.visibility_secs,
+        s.queues.max_receive_count,
+        if args.time_scale == 1.0 {
+            String::new()
+        } else {
+            format!("; queue time x{}", args.time_scale)
+        },
+    );
+    for missing in dev.not_emulated() {
+        println!("  not emulated: {missing}");
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let processing = tokio::spawn(dev.clone().process_queue(stop_rx));
+    tokio::spawn(dev.clone().audit_changes());
+    let gateway = dev::server::Gateway::new(dev.clone());
+    let app = dev::server::router(gateway).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    if let Err(e) = served {
+        eprintln!("wh dev: server error: {e}");
+        return Outcome::Error;
+    }
+    // In-flight requests have finished; give the queue a bounded time to drain.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while dev.queue.depths().queued > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = processing.await;
+    let left = dev.queue.depths();
+    if left.queued == 0 {
+        println!(
+            "wh dev: stopped; the queue is drained ({} in the DLQ)",
+            left.dlq
+        );
+    } else {
+        println!(
+            "wh dev: stopped with {} message(s) still queued ({} in the DLQ)",
+            left.queued, left.dlq
+        );
+    }
+    Outcome::Ok
+}

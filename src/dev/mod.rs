@@ -1,0 +1,400 @@
+//! `wh dev`: the compiled stack on loopback, calling the same `runtime/` code as the Lambdas,
+//! with in-memory backends, API Gateway's throttle and WAF's per-IP rule emulated.
+
+pub mod faults;
+pub mod feed;
+pub mod queue;
+pub mod secrets;
+pub mod server;
+pub mod throttle;
+pub mod waf;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use wh::ir::Stack;
+use wh::spec::Scheme as SpecScheme;
+use wh_runtime::audit;
+use wh_runtime::backends::memory::{
+    MemoryAudit, MemoryBus, MemoryNotifier, MemorySecrets, MemoryStore,
+};
+use wh_runtime::model::Status;
+use wh_runtime::normalise::Family;
+use wh_runtime::processor::{Processor, ProcessorConfig};
+use wh_runtime::receiver::{EventIdSource, ProviderConfig, Receiver, ReceiverConfig};
+use wh_runtime::verify::{Encoding, Scheme};
+
+use faults::{FlakyBus, FlakyQueue};
+use feed::FeedStore;
+use queue::DevQueue;
+
+/// Time as the dev stack's queue and processor see it: real time, sped up by a scale (so retries
+/// and DLQ redrive happen in seconds), or a manual clock for tests.
+#[derive(Clone, Debug)]
+pub enum Clock {
+    /// Real time since `start`, multiplied by `scale`.
+    Real {
+        /// When the stack started.
+        start: std::time::Instant,
+        /// Speed-up factor.
+        scale: f64,
+    },
+    /// A clock tests move by hand.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Manual(Arc<Mutex<Duration>>),
+}
+
+impl Clock {
+    /// Real time sped up by `scale`.
+    pub fn scaled(scale: f64) -> Clock {
+        Clock::Real {
+            start: std::time::Instant::now(),
+            scale,
+        }
+    }
+
+    /// A manual clock at zero.
+    #[cfg(test)]
+    pub fn manual() -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(Duration::ZERO)))
+    }
+
+    /// Moves a manual clock forward.
+    #[cfg(test)]
+    pub fn advance(&self, by: Duration) {
+        if let Clock::Manual(t) = self {
+            *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        }
+    }
+
+    /// Time since the start, in stack time.
+    pub fn now(&self) -> Duration {
+        match self {
+            Clock::Real { start, scale } => start.elapsed().mul_f64(*scale),
+            Clock::Manual(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
+    }
+
+    /// Wall-clock unix seconds (records carry real timestamps).
+    pub fn unix_secs(&self) -> i64 {
+        OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// Wall-clock unix nanoseconds, for ordering the change feed.
+    pub fn unix_nanos(&self) -> i128 {
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    }
+
+    /// A stack-time duration in real time.
+    pub fn real(&self, stack_time: Duration) -> Duration {
+        match self {
+            Clock::Real { scale, .. } if *scale > 0.0 => stack_time.div_f64(*scale),
+            _ => stack_time,
+        }
+    }
+}
+
+/// How `wh dev` runs.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// Speed-up of queue time (visibility timeouts, batching windows).
+    pub time_scale: f64,
+    /// Fraction of processor runs that fail.
+    pub fail_processor: f64,
+    /// Fraction of enqueues that fail.
+    pub fail_enqueue: f64,
+    /// Print each webhook's journey.
+    pub verbose: bool,
+}
+
+type DevReceiver = Receiver<Arc<FeedStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;
+type DevProcessor = Processor<Arc<FeedStore>, FlakyBus<Arc<MemoryBus>>, Arc<MemoryNotifier>>;
+
+/// Counters of what the emulated gateway did.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Answered 429 by the throttle.
+    pub throttled: AtomicU64,
+    /// Answered 403 by the WAF rule.
+    pub blocked: AtomicU64,
+    /// Answers by status.
+    pub answers: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// The whole stack in memory.
+pub struct DevStack {
+    /// The stack model it serves.
+    pub stack: Stack,
+    /// The receiver, as the Lambda runs it.
+    pub receiver: DevReceiver,
+    /// The processor, as the Lambda runs it.
+    pub processor: DevProcessor,
+    /// The webhook table.
+    pub store: Arc<MemoryStore>,
+    /// The processing queue and DLQ.
+    pub queue: Arc<DevQueue>,
+    /// The bus.
+    pub bus: Arc<MemoryBus>,
+    /// The alert topic.
+    pub alerts: Arc<MemoryNotifier>,
+    /// The audit table.
+    pub audit: Arc<MemoryAudit>,
+    /// Gateway counters.
+    pub counters: Counters,
+    /// Queue time.
+    pub clock: Clock,
+    /// How it runs.
+    pub options: DevOptions,
+    feed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<audit::StreamChange>>>,
+}
+
+/// The runtime's scheme for a spec provider; Square's notification URL is `square_url`.
+pub fn runtime_scheme(p: &wh::ir::ProviderModel, square_url: String) -> Scheme {
+    let tolerance_secs = p.tolerance.map_or(300, |t| t.secs_ceil());
+    match p.scheme {
+        SpecScheme::Stripe => Scheme::Stripe { tolerance_secs },
+        SpecScheme::StandardWebhooks => Scheme::StandardWebhooks { tolerance_secs },
+        SpecScheme::Github => Scheme::Github,
+        SpecScheme::Shopify => Scheme::Shopify,
+        SpecScheme::Square => Scheme::Square {
+            notification_url: p.notification_url.clone().unwrap_or(square_url),
+        },
+        SpecScheme::HmacSha256 => {
+            let h = p.hmac.clone().unwrap_or(wh::ir::HmacParams {
+                header: String::new(),
+                encoding: wh::spec::Encoding::Hex,
+                prefix: String::new(),
+            });
+            Scheme::Hmac {
+                header: h.header,
+                encoding: match h.encoding {
+                    wh::spec::Encoding::Hex => Encoding::Hex,
+                    wh::spec::Encoding::Base64 => Encoding::Base64,
+                },
+                prefix: h.prefix,
+            }
+        }
+    }
+}
+
+/// The processor's payload family for a spec scheme.
+pub fn family(scheme: SpecScheme) -> Family {
+    match scheme {
+        SpecScheme::Stripe => Family::Stripe,
+        SpecScheme::StandardWebhooks => Family::StandardWebhooks,
+        SpecScheme::Github => Family::Github,
+        SpecScheme::Shopify => Family::Shopify,
+        SpecScheme::Square => Family::Square,
+        SpecScheme::HmacSha256 => Family::Generic,
+    }
+}
+
+impl DevStack {
+    /// The stack for `stack`, served at `base_url` (the stage URL, which Square signs).
+    pub fn new(
+        stack: Stack,
+        base_url: &str,
+        secrets: Arc<MemorySecrets>,
+        options: DevOptions,
+    ) -> Arc<DevStack> {
+        let clock = Clock::scaled(options.time_scale);
+        let store = Arc::new(MemoryStore::default());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let feed_store = Arc::new(FeedStore::new(store.clone(), tx, clock.clone()));
+        let queue = Arc::new(DevQueue::new(
+            Duration::from_secs(stack.queues.visibility_secs),
+            stack.queues.max_receive_count,
+            clock.clone(),
+        ));
+        let receiver_config = ReceiverConfig {
+            providers: stack
+                .providers
+                .iter()
+                .map(|p| {
+                    let event_id = match &p.event_id {
+                        wh::spec::EventId::Header(h) => EventIdSource::Header(h.clone()),
+                        wh::spec::EventId::JsonPointer(ptr) => {
+                            EventIdSource::JsonPointer(ptr.clone())
+                        }
+                    };
+                    let scheme = runtime_scheme(p, format!("{base_url}/webhook/{}", p.name));
+                    (p.name.clone(), ProviderConfig { scheme, event_id })
+                })
+                .collect(),
+            max_payload: usize::try_from(stack.api.max_payload.bytes()).unwrap_or(usize::MAX),
+        };
+        let bus = Arc::new(MemoryBus::default());
+        let alerts = Arc::new(MemoryNotifier::default());
+        let processor_config = ProcessorConfig {
+            families: stack
+                .providers
+                .iter()
+                .map(|p| (p.name.clone(), family(p.scheme)))
+                .collect(),
+            critical_events: stack.alerts.critical_events.clone(),
+            processed_ttl_secs: i64::try_from(stack.retention.processed_items_secs)
+                .unwrap_or(i64::MAX),
+            max_receive_count: stack.queues.max_receive_count,
+        };
+        Arc::new(DevStack {
+            receiver: Receiver::new(
+                receiver_config,
+                feed_store.clone(),
+                FlakyQueue {
+                    inner: queue.clone(),
+                    rate: options.fail_enqueue,
+                },
+                secrets.clone(),
+            ),
+            processor: Processor::new(
+                processor_config,
+                feed_store,
+                FlakyBus {
+                    inner: bus.clone(),
+                    rate: options.fail_processor,
+                },
+                alerts.clone(),
+            ),
+            stack,
+            store,
+            queue,
+            bus,
+            alerts,
+            audit: Arc::new(MemoryAudit::default()),
+            counters: Counters::default(),
+            clock,
+            options,
+            feed: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Runs the processor on the queue: batches of the spec's size, gathered for its batching
+    /// window, deleted when processed, redelivered after the visibility timeout when not.
+    pub async fn process_queue(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let batch_size = usize::try_from(self.stack.processor_source.batch_size).unwrap_or(10);
+        let window = self.clock.real(Duration::from_secs(
+            self.stack.processor_source.batching_window_secs,
+        ));
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let mut batch = self.queue.receive(batch_size);
+            if batch.is_empty() {
+                self.queue.wait(Duration::from_millis(50)).await;
+                continue;
+            }
+            if batch.len() < batch_size && !window.is_zero() {
+                tokio::time::sleep(window).await;
+                batch.extend(self.queue.receive(batch_size - batch.len()));
+            }
+            let failed = self
+                .processor
+                .handle_batch(&batch, OffsetDateTime::now_utc())
+                .await;
+            let done: Vec<String> = batch
+                .iter()
+                .map(|m| m.message_id.clone())
+                .filter(|id| !failed.contains(id))
+                .collect();
+            self.queue.delete(&done);
+            if self.options.verbose {
+                for m in &batch {
+                    let verdict = if failed.contains(&m.message_id) {
+                        "failed"
+                    } else {
+                        "processed"
+                    };
+                    println!(
+                        "queue: {} {verdict} (receive {})",
+                        m.message_id, m.receive_count
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs the audit logger on the table's change feed.
+    pub async fn audit_changes(self: Arc<Self>) {
+        let Some(mut rx) = self
+            .feed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let retention = i64::try_from(self.stack.retention.audit_records_secs).unwrap_or(i64::MAX);
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            let failed = audit::handle_batch(&self.audit, &batch, retention).await;
+            if !failed.is_empty() {
+                eprintln!("audit: {} change(s) not recorded", failed.len());
+            }
+        }
+    }
+
+    /// The status `GET /_wh/status` and `wh status --target` report.
+    pub fn status(&self) -> serde_json::Value {
+        let mut by_status: BTreeMap<&str, usize> =
+            Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for w in self.store.webhooks() {
+            *by_status.entry(w.status.as_str()).or_default() += 1;
+        }
+        let answers: BTreeMap<String, u64> = self
+            .counters
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        serde_json::json!({
+            "stack": format!("{}-{}", self.stack.name, self.stack.default_suffix),
+            "webhooks": by_status,
+            "queue": self.queue.depths(),
+            "dlq_depth": self.queue.depths().dlq,
+            "audit_records": self.audit.records().len(),
+            "events_published": self.bus.events().len(),
+            "alerts_published": self.alerts.alerts().len(),
+            "throttled": self.counters.throttled.load(Ordering::Relaxed),
+            "blocked": self.counters.blocked.load(Ordering::Relaxed),
+            "answers": answers,
+        })
+    }
+
+    /// What the spec asks for that `wh dev` does not emulate, named at start-up.
+    pub fn not_emulated(&self) -> Vec<String> {
+        let mut out = vec![
+            "KMS encryption, IAM roles and TLS-only policies (no AWS here)".to_owned(),
+            "X-Ray tracing, CloudWatch alarms and metrics (EMF lines are not aggregated), access logs".to_owned(),
+            "the SNS e-mail subscriptions (alerts are recorded, see /_wh/status)".to_owned(),
+            "EventBridge rules (published events are recorded, not routed)".to_owned(),
+            "DynamoDB TTL expiry of processed webhooks and audit records".to_owned(),
+            "reserved concurrency: one processor worker, batches in turn".to_owned(),
+            "WAF's ~10 s re-evaluation lag (the per-IP window is applied exactly, at once)".to_owned(),
+        ];
+        if !self.stack.waf.managed.is_empty() {
+            out.push(format!(
+                "WAF managed rule groups ({})",
+                self.stack
+                    .waf
+                    .managed
+                    .iter()
+                    .map(|m| m.aws_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(domain) = &self.stack.domain {
+            out.push(format!("the custom domain {}", domain.name));
+        }
+        out
+    }
+}

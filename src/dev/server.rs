@@ -1,0 +1,182 @@
+//! The HTTP side of `wh dev` (axum): API Gateway's routes and answers, with WAF's per-IP rule
+//! and the stage throttle in front of the same receiver code the Lambda runs.
+//!
+//! Answers as a deployed REST API gives them: no route 403 `{"message":"Missing Authentication
+//! Token"}`; WAF-blocked 403 `{"message":"Forbidden"}`; throttled 429 `{"message":"Too Many
+//! Requests"}`; everything else is the receiver's own answer. `/_wh/status` (GET) and
+//! `/_wh/redrive` (POST: DLQ back to the queue) operate the stack itself.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+use wh_runtime::headers::Headers;
+use wh_runtime::receiver::Request;
+
+use super::DevStack;
+use super::throttle::TokenBucket;
+use super::waf::{PerIpRule, Verdict};
+
+/// The gateway in front of the stack.
+pub struct Gateway {
+    /// The stack.
+    pub stack: Arc<DevStack>,
+    throttle: Mutex<TokenBucket>,
+    waf: Mutex<PerIpRule>,
+    started: Instant,
+}
+
+impl Gateway {
+    /// A gateway with the spec's limits.
+    pub fn new(stack: Arc<DevStack>) -> Arc<Gateway> {
+        let s = &stack.stack;
+        let exempt = s
+            .waf
+            .exempt_v4
+            .iter()
+            .chain(&s.waf.exempt_v6)
+            .copied()
+            .collect();
+        Arc::new(Gateway {
+            throttle: Mutex::new(TokenBucket::new(
+                s.api.rate.per_second(),
+                s.api.burst,
+                std::time::Duration::ZERO,
+            )),
+            waf: Mutex::new(PerIpRule::new(
+                s.waf.limit,
+                std::time::Duration::from_secs(s.waf.window_secs),
+                exempt,
+            )),
+            started: Instant::now(),
+            stack,
+        })
+    }
+}
+
+/// The router: everything goes through [`handle`], which routes as API Gateway does.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
+        .with_state(gateway)
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        json!({ "message": text }).to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let dev = &gw.stack;
+    if method == Method::GET && uri.path() == "/_wh/status" {
+        return axum::Json(dev.status()).into_response();
+    }
+    if method == Method::POST && uri.path() == "/_wh/redrive" {
+        return axum::Json(json!({ "moved": dev.queue.redrive() })).into_response();
+    }
+    // WAF sees every request first, routed or not, as it does in front of a stage.
+    let now = gw.started.elapsed();
+    let verdict = {
+        let mut waf = gw
+            .waf
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if fastrand::u8(..) == 0 {
+            waf.prune(now);
+        }
+        waf.check(peer.ip(), now)
+    };
+    if verdict == Verdict::Block {
+        dev.counters.blocked.fetch_add(1, Ordering::Relaxed);
+        count(dev, 403);
+        return message(StatusCode::FORBIDDEN, "Forbidden");
+    }
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let provider = match segments.as_slice() {
+        ["webhook", p] => Some(*p),
+        [stage, "webhook", p] if *stage == dev.stack.stage => Some(*p),
+        _ => None,
+    };
+    let (Some(provider), true) = (provider, method == Method::POST) else {
+        count(dev, 403);
+        return message(StatusCode::FORBIDDEN, "Missing Authentication Token");
+    };
+    let allowed = gw
+        .throttle
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take(now);
+    if !allowed {
+        dev.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        count(dev, 429);
+        return message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    }
+    let request = Request {
+        provider: provider.to_owned(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect::<Headers>(),
+        body: body.to_vec(),
+        trace_header: headers
+            .get("x-amzn-trace-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let response = dev
+        .receiver
+        .handle(request, OffsetDateTime::now_utc())
+        .await;
+    count(dev, response.status);
+    if dev.options.verbose {
+        println!(
+            "{} POST /webhook/{provider} {} {}",
+            peer.ip(),
+            response.status,
+            response
+                .webhook_id
+                .as_deref()
+                .map_or_else(|| response.body.to_string(), |id| format!("webhook {id}"))
+        );
+    }
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [("content-type", "application/json")],
+        response.body.to_string(),
+    )
+        .into_response()
+}
+
+fn count(dev: &DevStack, status: u16) {
+    *dev.counters
+        .answers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(status)
+        .or_default() += 1;
+}

@@ -1,0 +1,444 @@
+//! `wh dev`, the real binary on 127.0.0.1: API Gateway's answers, the stage throttle, WAF's
+//! per-IP rule with exempt networks, the queue with retries and DLQ under injected failures,
+//! `wh send`, and a graceful stop. Limits are scaled down to fit a 2-core machine.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wh_runtime::verify::{Scheme, sign};
+
+const SECRET: &str = "whsec_ZGV2LXRlc3Qtc2VjcmV0";
+
+/// A `wh dev` process on a free loopback port, interrupted on drop.
+struct Dev {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Dev {
+    /// `wh dev` on `spec`, with a known stripe secret in a secrets file.
+    fn start(spec: &str, args: &[&str]) -> Dev {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = serde_json::json!({ "stripe": { "current": SECRET, "previous": null, "previous_expires_at": null } });
+        std::fs::write(dir.path().join("secrets.json"), secrets.to_string()).unwrap();
+        let mut all = vec!["--secrets-file", "secrets.json"];
+        all.extend_from_slice(args);
+        Dev::start_in(dir, spec, &all)
+    }
+
+    /// `wh dev` on `spec` in `dir` (secrets generated unless `args` name a file).
+    fn start_in(dir: tempfile::TempDir, spec: &str, args: &[&str]) -> Dev {
+        std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dir.path())
+            .args(["dev", "spec.yaml", "--port", "0", "--quiet"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let url = first
+            .trim()
+            .strip_prefix("wh dev: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        Dev { child, url, dir }
+    }
+
+    fn interrupt(&mut self) -> (Option<i32>, String) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let mut rest = String::new();
+        if let Some(out) = self.child.stdout.as_mut() {
+            let _ = std::io::Read::read_to_string(out, &mut rest);
+        }
+        (self.child.wait().ok().and_then(|s| s.code()), rest)
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spec(limits: &str, extra: &str) -> String {
+    format!(
+        "name: shop\nsuffix: test\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\nlimits:\n{limits}  max_payload: 64KiB\n\
+         concurrency:\n  receiver:\n    reserved: 100\n    expected_duration: 10ms\n  processor:\n    reserved: 2\n    timeout: 1s\n    batch_size: 10\n    batching_window: 0s\n  audit:\n    reserved: 2\n{extra}"
+    )
+}
+
+fn stripe_event(id: &str) -> Vec<u8> {
+    format!(r#"{{"id":"{id}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{id}","amount":100,"currency":"eur"}}}}}}"#).into_bytes()
+}
+
+fn client(from: Option<&str>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(ip) = from {
+        b = b.local_address(ip.parse::<IpAddr>().unwrap());
+    }
+    b.build().unwrap()
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>, signed: bool) -> (u16, Value) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut request = client.post(url).body(body.clone());
+    if signed {
+        for (k, v) in sign(
+            &Scheme::Stripe {
+                tolerance_secs: 300,
+            },
+            SECRET,
+            &body,
+            now,
+            "",
+        )
+        .unwrap()
+        {
+            request = request.header(k, v);
+        }
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn status(c: &reqwest::Client, dev: &Dev) -> Value {
+    c.get(format!("{}/_wh/status", dev.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the status until `done` holds, at most `limit`.
+async fn wait_for(
+    c: &reqwest::Client,
+    dev: &Dev,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = status(c, dev).await;
+        if done(&s) || started.elapsed() > limit {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const OPEN_LIMITS: &str =
+    "  api_rate: 1000/s\n  api_burst: 2000\n  per_ip_rate: 100/s\n  per_ip_window: 1m\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_match_a_deployed_rest_api() {
+    let dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let c = client(None);
+    let hook = format!("{}/live/webhook/stripe", dev.url);
+    let missing = c
+        .post(format!("{}/nothing/here", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 403);
+    assert_eq!(
+        missing.text().await.unwrap(),
+        r#"{"message":"Missing Authentication Token"}"#
+    );
+    assert_eq!(
+        c.get(&hook).send().await.unwrap().status().as_u16(),
+        403,
+        "GET has no route"
+    );
+    let (s, b) = post(
+        &c,
+        &format!("{}/live/webhook/paypal", dev.url),
+        stripe_event("e0"),
+        false,
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (404, Some("unknown provider")));
+    assert_eq!(post(&c, &hook, stripe_event("e1"), false).await.0, 401);
+    assert_eq!(post(&c, &hook, b"not json".to_vec(), true).await.0, 400);
+    assert_eq!(post(&c, &hook, vec![b'x'; 70 * 1024], true).await.0, 413);
+    let (s, b) = post(&c, &hook, stripe_event("e2"), true).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, _) = post(
+        &c,
+        &format!("{}/webhook/stripe", dev.url),
+        stripe_event("e3"),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200, "also without the stage prefix");
+    // Per webhook: stored, enqueued, processed, and its payment object's state: 8 changes.
+    let s = wait_for(&c, &dev, Duration::from_secs(10), |s| {
+        s["webhooks"]["PROCESSED"] == 2 && s["audit_records"] == 8
+    })
+    .await;
+    assert_eq!(s["webhooks"]["PROCESSED"], 2, "{s}");
+    assert_eq!(s["events_published"], 2);
+    assert_eq!(
+        s["audit_records"], 8,
+        "every change reached the audit logger: {s}"
+    );
+    assert_eq!(s["answers"]["403"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_throttle_is_a_token_bucket() {
+    let dev = Dev::start(
+        &spec(
+            "  api_rate: 20/s\n  api_burst: 5\n  per_ip_rate: 10/s\n  per_ip_window: 1m\n",
+            "",
+        ),
+        &[],
+    );
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let c = client(Some(&format!("127.0.1.{}", 1 + i % 30)));
+        let url = format!("{}/live/webhook/stripe", dev.url);
+        tasks.push(tokio::spawn(async move {
+            post(&c, &url, stripe_event(&format!("t{i}")), true).await
+        }));
+    }
+    let mut ok = 0;
+    let mut throttled = 0;
+    for t in tasks {
+        let (s, b) = t.await.unwrap();
+        match s {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(b, serde_json::json!({ "message": "Too Many Requests" }));
+                throttled += 1;
+            }
+            other => panic!("unexpected {other} {b}"),
+        }
+    }
+    let allowed = 5.0 + 20.0 * started.elapsed().as_secs_f64();
+    assert!(
+        f64::from(ok) <= allowed.ceil(),
+        "{ok} accepted, the bucket allows {allowed:.1}"
+    );
+    assert!(
+        throttled >= 40 - allowed.ceil() as i32,
+        "{throttled} throttled"
+    );
+    assert_eq!(status(&client(None), &dev).await["throttled"], throttled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waf_rule_blocks_one_address_over_its_limit_and_spares_exempt_ones() {
+    let limits = "  api_rate: 1000/s\n  api_burst: 2000\n  per_ip_rate: 10/m\n  per_ip_window: 1m\n  exempt_cidrs: [127.0.9.0/24]\n";
+    let dev = Dev::start(&spec(limits, ""), &[]);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    let noisy = client(Some("127.0.2.1"));
+    let mut answers = Vec::new();
+    for i in 0..12 {
+        answers.push(post(&noisy, &url, stripe_event(&format!("w{i}")), true).await);
+    }
+    assert!(
+        answers[..10].iter().all(|(s, _)| *s == 200),
+        "the first 10 in the window pass"
+    );
+    assert_eq!(
+        answers[10],
+        (403, serde_json::json!({ "message": "Forbidden" }))
+    );
+    assert_eq!(
+        post(
+            &client(Some("127.0.2.2")),
+            &url,
+            stripe_event("other"),
+            true
+        )
+        .await
+        .0,
+        200,
+        "other addresses are served"
+    );
+    let exempt = client(Some("127.0.9.5"));
+    for i in 0..15 {
+        assert_eq!(
+            post(&exempt, &url, stripe_event(&format!("x{i}")), true)
+                .await
+                .0,
+            200,
+            "exempt networks are not counted"
+        );
+    }
+    assert_eq!(status(&client(None), &dev).await["blocked"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_30_percent_processor_failures_every_acknowledged_webhook_ends_processed_or_in_the_dlq()
+ {
+    let dev = Dev::start(
+        &spec(OPEN_LIMITS, ""),
+        &["--fail-processor", "0.3", "--time-scale", "30"],
+    );
+    let c = client(None);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for i in 0..40 {
+        let (s, b) = post(&c, &url, stripe_event(&format!("f{i}")), true).await;
+        assert_eq!(s, 200, "{b}");
+        acknowledged.insert(b["webhookId"].as_str().unwrap().to_owned());
+    }
+    for i in 0..10 {
+        let (s, b) = post(&c, &url, stripe_event(&format!("f{i}")), true).await;
+        assert_eq!((s, b["duplicate"].as_bool()), (200, Some(true)));
+    }
+    let n = acknowledged.len() as u64;
+    let s = wait_for(&c, &dev, Duration::from_secs(60), |s| {
+        let (processed, failed) = (
+            s["webhooks"]["PROCESSED"].as_u64().unwrap(),
+            s["webhooks"]["FAILED"].as_u64().unwrap(),
+        );
+        processed + failed == n
+            && s["queue"]["queued"] == 0
+            && s["dlq_depth"].as_u64() == Some(failed)
+    })
+    .await;
+    let processed = s["webhooks"]["PROCESSED"].as_u64().unwrap();
+    assert_eq!(
+        processed + s["webhooks"]["FAILED"].as_u64().unwrap(),
+        n,
+        "{s}"
+    );
+    assert_eq!(
+        s["dlq_depth"], s["webhooks"]["FAILED"],
+        "every FAILED webhook is in the DLQ: {s}"
+    );
+    assert_eq!(
+        s["events_published"].as_u64().unwrap(),
+        processed,
+        "duplicates were processed once: {s}"
+    );
+    assert_eq!(s["queue"]["queued"], 0);
+}
+
+#[test]
+fn wh_send_signs_every_providers_sample_events() {
+    let prod = std::fs::read_to_string(common::repo().join("specs/prod.yaml")).unwrap();
+    let mut dev = Dev::start_in(tempfile::tempdir().unwrap(), &prod, &[]);
+    assert!(
+        dev.dir.path().join(".wh/dev-secrets/spec.json").is_file(),
+        "secrets generated for the run"
+    );
+    for provider in ["stripe", "svix", "github", "shopify", "square", "acme"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dev.dir.path())
+            .args([
+                "send",
+                "spec.yaml",
+                provider,
+                "--count",
+                "2",
+                "--target",
+                &format!("{}/live", dev.url),
+            ])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{provider}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("200 ")).count(),
+            2,
+            "{provider}: {out}"
+        );
+    }
+    let (code, rest) = dev.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(rest.contains("wh dev: stopped"), "{rest}");
+}
+
+#[test]
+fn only_loopback_addresses_are_served() {
+    let o = common::run(&["dev", "specs/dev.yaml", "--bind", "0.0.0.0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a loopback address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_finishes_and_reports_the_queue() {
+    let mut dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let c = client(None);
+    assert_eq!(
+        post(
+            &c,
+            &format!("{}/live/webhook/stripe", dev.url),
+            stripe_event("g1"),
+            true
+        )
+        .await
+        .0,
+        200
+    );
+    let (code, rest) = dev.interrupt();
+    assert_eq!(code, Some(0));
+    assert!(
+        rest.contains("wh dev: stopped; the queue is drained"),
+        "{rest}"
+    );
+    assert!(dev.dir.path().exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_always_fails_ends_failed_in_the_dlq_and_can_be_redriven() {
+    let dev = Dev::start(
+        &spec(OPEN_LIMITS, ""),
+        &["--fail-processor", "1", "--time-scale", "60"],
+    );
+    let c = client(None);
+    for i in 0..3 {
+        assert_eq!(
+            post(
+                &c,
+                &format!("{}/live/webhook/stripe", dev.url),
+                stripe_event(&format!("d{i}")),
+                true
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let s = wait_for(&c, &dev, Duration::from_secs(30), |s| s["dlq_depth"] == 3).await;
+    assert_eq!(
+        (s["dlq_depth"].as_u64(), s["webhooks"]["FAILED"].as_u64()),
+        (Some(3), Some(3)),
+        "{s}"
+    );
+    assert_eq!(s["events_published"], 0);
+    let moved: Value = c
+        .post(format!("{}/_wh/redrive", dev.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(moved["moved"], 3);
+}
