@@ -28,7 +28,8 @@ impl TokenBucket {
         let elapsed = now.saturating_sub(self.last).as_secs_f64();
         self.last = self.last.max(now);
         self.tokens = (self.tokens + elapsed * self.rate_per_sec).min(self.burst);
-        if self.tokens >= 1.0 {
+        // Refills are summed in floating point; a token that is 1e-9 short is a whole one.
+        if self.tokens >= 1.0 - 1e-9 {
             self.tokens -= 1.0;
             true
         } else {
