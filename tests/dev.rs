@@ -442,3 +442,23 @@ async fn a_webhook_that_always_fails_ends_failed_in_the_dlq_and_can_be_redriven(
         .unwrap();
     assert_eq!(moved["moved"], 3);
 }
+
+#[test]
+fn wh_status_reads_a_running_dev_stack() {
+    let dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .current_dir(dev.dir.path())
+        .args(["status", "spec.yaml", "--target", &dev.url])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("webhooks:  0 RECEIVED, 0 ENQUEUED, 0 PROCESSED, 0 FAILED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gateway:   0 throttled (429), 0 blocked by WAF (403)"),
+        "{out}"
+    );
+}

@@ -39,6 +39,9 @@ pub struct Args {
     /// Do not log each webhook's journey.
     #[arg(long, short)]
     quiet: bool,
+    /// Turn the throttle and WAF emulation off (for throughput benchmarks of the pipeline).
+    #[arg(long)]
+    no_limits: bool,
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -137,6 +140,7 @@ async fn serve(
         fail_processor: args.fail_processor,
         fail_enqueue: args.fail_enqueue,
         verbose: !args.quiet,
+        limits: !args.no_limits,
     };
     let dev = DevStack::new(stack, &stage_url, secrets, options);
     // The first line is the contract scripts and tests read.

@@ -8,6 +8,7 @@ mod compile;
 mod dev;
 mod schema;
 mod send;
+mod status;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Dev(dev::Args),
     /// Post signed sample events of a provider to a running stack.
     Send(send::Args),
+    /// Show a stack's health (a running `wh dev` with --target).
+    Status(status::Args),
 }
 
 /// How results are printed.
@@ -74,6 +77,7 @@ pub fn run() -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Dev(args) => dev::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Status(args) => status::run(&args),
     }
     .into()
 }

@@ -108,6 +108,8 @@ pub struct DevOptions {
     pub fail_enqueue: f64,
     /// Print each webhook's journey.
     pub verbose: bool,
+    /// Emulate the stage throttle and the WAF rule (off only for benchmarks).
+    pub limits: bool,
 }
 
 type DevReceiver = Receiver<Arc<FeedStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;

@@ -1,0 +1,88 @@
+//! `wh status`: one screen of a stack's health. Against `wh dev` (`--target URL`) it reads
+//! `/_wh/status`; the deployed-stack view (AWS APIs) comes with the operations issue.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{Outcome, OutputFormat};
+
+/// Arguments of `wh status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The spec of the stack.
+    #[arg(value_name = "SPEC")]
+    spec: PathBuf,
+    /// A running `wh dev` (http://127.0.0.1:8787).
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    if let Err(e) = wh::pipeline::compile(&args.spec) {
+        eprintln!("{}: {e}", args.spec.display());
+        return Outcome::Failed;
+    }
+    let Some(target) = &args.target else {
+        eprintln!(
+            "wh status: give --target URL of a running `wh dev`; reading a deployed stack's status is not built yet"
+        );
+        return Outcome::Error;
+    };
+    let url = format!("{}/_wh/status", target.trim_end_matches('/'));
+    let fetched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let response = reqwest::get(&url).await.map_err(|e| e.to_string())?;
+                response.json::<Value>().await.map_err(|e| e.to_string())
+            })
+        });
+    let status = match fetched {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wh status: {url}: {e}");
+            return Outcome::Error;
+        }
+    };
+    if args.output_format == OutputFormat::Json {
+        println!("{status}");
+        return Outcome::Ok;
+    }
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let w = &status["webhooks"];
+    println!(
+        "{} (wh dev at {target})",
+        status["stack"].as_str().unwrap_or("?")
+    );
+    println!(
+        "  webhooks:  {} RECEIVED, {} ENQUEUED, {} PROCESSED, {} FAILED",
+        n(&w["RECEIVED"]),
+        n(&w["ENQUEUED"]),
+        n(&w["PROCESSED"]),
+        n(&w["FAILED"])
+    );
+    println!(
+        "  queue:     {} queued ({} in flight), DLQ {}",
+        n(&status["queue"]["queued"]),
+        n(&status["queue"]["in_flight"]),
+        n(&status["dlq_depth"])
+    );
+    println!(
+        "  published: {} events, {} alerts; {} audit records",
+        n(&status["events_published"]),
+        n(&status["alerts_published"]),
+        n(&status["audit_records"])
+    );
+    println!(
+        "  gateway:   {} throttled (429), {} blocked by WAF (403)",
+        n(&status["throttled"]),
+        n(&status["blocked"])
+    );
+    Outcome::Ok
+}
