@@ -1,0 +1,199 @@
+//! `wh dev` throughput and latency (README numbers; not a test). The load generator runs on the
+//! same machine as the server:
+//!  - with limits lifted (`--no-limits`), signed Stripe-style payloads from 64 connections for
+//!    10 s: accepted requests per second, and how long the pipeline (processor, audit) takes
+//!    to finish them;
+//!  - an open workload of 1,000 req/s for 10 s: latency percentiles, each measured from the
+//!    request's scheduled start (so a slow server cannot hide its queueing).
+//! Run: `cargo bench -p wh --bench dev_pipeline` (release build of wh).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wh_runtime::verify::{Scheme, sign};
+
+const SECRET: &str = "whsec_YmVuY2gtcGlwZWxpbmU=";
+const SPEC: &str = "name: bench\nsuffix: b\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\n\
+limits:\n  api_rate: 10000/s\n  api_burst: 5000\n  per_ip_rate: 10000/s\n  per_ip_window: 1m\n  max_payload: 64KiB\n\
+concurrency:\n  receiver:\n    reserved: 100\n    expected_duration: 5ms\n  processor:\n    reserved: 2\n    batch_size: 10\n    batching_window: 0s\n  audit:\n    reserved: 2\n";
+
+fn signed(i: u64, now: i64) -> (String, Vec<u8>) {
+    let pad = "x".repeat(1_800);
+    let body = format!(r#"{{"id":"evt_{i}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{i}","amount":1299,"currency":"eur","description":"{pad}"}}}}}}"#).into_bytes();
+    let header = sign(
+        &Scheme::Stripe {
+            tolerance_secs: 300,
+        },
+        SECRET,
+        &body,
+        now,
+        "",
+    )
+    .unwrap()
+    .remove(0)
+    .1;
+    (header, body)
+}
+
+fn start(args: &[&str]) -> (std::process::Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        format!(r#"{{"stripe":{{"current":"{SECRET}"}}}}"#),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .current_dir(dir.path())
+        .args([
+            "dev",
+            "spec.yaml",
+            "--port",
+            "0",
+            "--quiet",
+            "--secrets-file",
+            "s.json",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .trim_start_matches("wh dev: listening on ")
+        .to_owned();
+    (child, url, dir)
+}
+
+async fn processed(client: &reqwest::Client, url: &str) -> u64 {
+    let s: serde_json::Value = client
+        .get(format!("{url}/_wh/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    s["webhooks"]["PROCESSED"].as_u64().unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    // Throughput, limits lifted.
+    let (mut child, url, _dir) = start(&["--no-limits"]);
+    let requests: Arc<Vec<(String, Vec<u8>)>> =
+        Arc::new((0..400_000).map(|i| signed(i, now)).collect());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let (accepted, elapsed) = rt.block_on(async {
+        let next = Arc::new(AtomicU64::new(0));
+        let ok = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (client, url, requests, next, ok) = (
+                client.clone(),
+                url.clone(),
+                requests.clone(),
+                next.clone(),
+                ok.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((sig, body)) = requests.get(i) else {
+                        break;
+                    };
+                    let r = client
+                        .post(format!("{url}/webhook/stripe"))
+                        .header("Stripe-Signature", sig)
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    if r.is_ok_and(|r| r.status().as_u16() == 200) {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        (ok.load(Ordering::Relaxed), started.elapsed())
+    });
+    let drain_started = Instant::now();
+    rt.block_on(async {
+        while processed(&client, &url).await < accepted
+            && drain_started.elapsed() < Duration::from_secs(120)
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    println!(
+        "wh dev --no-limits: {:.0} accepted req/s ({accepted} in {:.1} s, signed 2 KB Stripe bodies, 64 connections, load generator on the same 2 cores); processor finished them {:.1} s after the load stopped",
+        accepted as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        drain_started.elapsed().as_secs_f64()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Latency under an open workload of 1,000 req/s.
+    let (mut child, url, _dir) = start(&[]);
+    let latencies = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
+        let mut tasks = Vec::new();
+        for i in 0..10_000_u64 {
+            let at = t0 + Duration::from_millis(i);
+            let (client, url) = (client.clone(), url.clone());
+            let (sig, body) = signed(1_000_000 + i, now);
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let r = client
+                    .post(format!("{url}/webhook/stripe"))
+                    .header("Stripe-Signature", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = r.is_ok_and(|r| r.status().as_u16() == 200);
+                (ok, at.elapsed())
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            if let Ok((true, d)) = t.await {
+                out.push(d);
+            }
+        }
+        out
+    });
+    let mut l = latencies;
+    l.sort();
+    let p = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "wh dev at 1,000 req/s (open workload, 10 s, {} answered 200): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        l.len(),
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
