@@ -1,10 +1,12 @@
 //! `wh dev` throughput and latency (README numbers; not a test). The load generator runs on the
 //! same machine as the server:
-//!  - with limits lifted (`--no-limits`), signed Stripe-style payloads from 64 connections for
+//!  - with limits lifted (`--no-limits`), signed Stripe-style payloads from 64 connections (a
+//!    reqwest client on two tokio workers) for
 //!    10 s: accepted requests per second, and how long the pipeline (processor, audit) takes
 //!    to finish them;
 //!  - an open workload of 1,000 req/s for 10 s: latency percentiles, each measured from the
 //!    request's scheduled start (so a slow server cannot hide its queueing).
+//!
 //! Run: `cargo bench -p wh --bench dev_pipeline` (release build of wh).
 
 use std::io::{BufRead, BufReader};
@@ -86,7 +88,7 @@ async fn processed(client: &reqwest::Client, url: &str) -> u64 {
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
