@@ -9,8 +9,6 @@
 //!
 //! Run: `cargo bench -p wh --bench dev_pipeline` (release build of wh).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,38 +38,19 @@ fn signed(i: u64, now: i64) -> (String, Vec<u8>) {
     (header, body)
 }
 
-fn start(args: &[&str]) -> (std::process::Child, String, tempfile::TempDir) {
+#[path = "../tests/common/dev_process.rs"]
+mod dev_process;
+
+fn start(args: &[&str]) -> dev_process::DevProcess {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("spec.yaml"), SPEC).unwrap();
     std::fs::write(
         dir.path().join("s.json"),
         format!(r#"{{"stripe":{{"current":"{SECRET}"}}}}"#),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
-        .current_dir(dir.path())
-        .args([
-            "dev",
-            "spec.yaml",
-            "--port",
-            "0",
-            "--quiet",
-            "--secrets-file",
-            "s.json",
-        ])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .trim_start_matches("wh dev: listening on ")
-        .to_owned();
-    (child, url, dir)
+    let mut all = vec!["--secrets-file", "s.json"];
+    all.extend_from_slice(args);
+    dev_process::DevProcess::start_in(dir, SPEC, &all)
 }
 
 async fn processed(client: &reqwest::Client, url: &str) -> u64 {
@@ -95,7 +74,8 @@ fn main() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
 
     // Throughput, limits lifted.
-    let (mut child, url, _dir) = start(&["--no-limits"]);
+    let dev = start(&["--no-limits"]);
+    let url = dev.url.clone();
     let requests: Arc<Vec<(String, Vec<u8>)>> =
         Arc::new((0..400_000).map(|i| signed(i, now)).collect());
     let client = reqwest::Client::builder()
@@ -153,11 +133,11 @@ fn main() {
         elapsed.as_secs_f64(),
         drain_started.elapsed().as_secs_f64()
     );
-    let _ = child.kill();
-    let _ = child.wait();
 
     // Latency under an open workload of 1,000 req/s.
-    let (mut child, url, _dir) = start(&[]);
+    drop(dev);
+    let dev = start(&[]);
+    let url = dev.url.clone();
     let latencies = rt.block_on(async {
         let client = reqwest::Client::new();
         let t0 = tokio::time::Instant::now() + Duration::from_millis(200);
@@ -196,6 +176,5 @@ fn main() {
         p(0.99),
         p(1.0)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(dev);
 }

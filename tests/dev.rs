@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,64 +13,16 @@ use wh_runtime::verify::{Scheme, sign};
 
 const SECRET: &str = "whsec_ZGV2LXRlc3Qtc2VjcmV0";
 
-/// A `wh dev` process on a free loopback port, interrupted on drop.
-struct Dev {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
+type Dev = common::dev_process::DevProcess;
 
-impl Dev {
-    /// `wh dev` on `spec`, with a known stripe secret in a secrets file.
-    fn start(spec: &str, args: &[&str]) -> Dev {
-        let dir = tempfile::tempdir().unwrap();
-        let secrets = serde_json::json!({ "stripe": { "current": SECRET, "previous": null, "previous_expires_at": null } });
-        std::fs::write(dir.path().join("secrets.json"), secrets.to_string()).unwrap();
-        let mut all = vec!["--secrets-file", "secrets.json"];
-        all.extend_from_slice(args);
-        Dev::start_in(dir, spec, &all)
-    }
-
-    /// `wh dev` on `spec` in `dir` (secrets generated unless `args` name a file).
-    fn start_in(dir: tempfile::TempDir, spec: &str, args: &[&str]) -> Dev {
-        std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
-            .current_dir(dir.path())
-            .args(["dev", "spec.yaml", "--port", "0", "--quiet"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let url = first
-            .trim()
-            .strip_prefix("wh dev: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Dev { child, url, dir }
-    }
-
-    fn interrupt(&mut self) -> (Option<i32>, String) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let mut rest = String::new();
-        if let Some(out) = self.child.stdout.as_mut() {
-            let _ = std::io::Read::read_to_string(out, &mut rest);
-        }
-        (self.child.wait().ok().and_then(|s| s.code()), rest)
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `wh dev` on `spec`, with a known stripe secret in a secrets file.
+fn start(spec: &str, args: &[&str]) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = serde_json::json!({ "stripe": { "current": SECRET, "previous": null, "previous_expires_at": null } });
+    std::fs::write(dir.path().join("secrets.json"), secrets.to_string()).unwrap();
+    let mut all = vec!["--secrets-file", "secrets.json"];
+    all.extend_from_slice(args);
+    Dev::start_in(dir, spec, &all)
 }
 
 fn spec(limits: &str, extra: &str) -> String {
@@ -148,7 +99,7 @@ const OPEN_LIMITS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_match_a_deployed_rest_api() {
-    let dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let dev = start(&spec(OPEN_LIMITS, ""), &[]);
     let c = client(None);
     let hook = format!("{}/live/webhook/stripe", dev.url);
     let missing = c
@@ -203,7 +154,7 @@ async fn answers_match_a_deployed_rest_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stage_throttle_is_a_token_bucket() {
-    let dev = Dev::start(
+    let dev = start(
         &spec(
             "  api_rate: 20/s\n  api_burst: 5\n  per_ip_rate: 10/s\n  per_ip_window: 1m\n",
             "",
@@ -247,7 +198,7 @@ async fn the_stage_throttle_is_a_token_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_waf_rule_blocks_one_address_over_its_limit_and_spares_exempt_ones() {
     let limits = "  api_rate: 1000/s\n  api_burst: 2000\n  per_ip_rate: 10/m\n  per_ip_window: 1m\n  exempt_cidrs: [127.0.9.0/24]\n";
-    let dev = Dev::start(&spec(limits, ""), &[]);
+    let dev = start(&spec(limits, ""), &[]);
     let url = format!("{}/live/webhook/stripe", dev.url);
     let noisy = client(Some("127.0.2.1"));
     let mut answers = Vec::new();
@@ -290,7 +241,7 @@ async fn the_waf_rule_blocks_one_address_over_its_limit_and_spares_exempt_ones()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_30_percent_processor_failures_every_acknowledged_webhook_ends_processed_or_in_the_dlq()
  {
-    let dev = Dev::start(
+    let dev = start(
         &spec(OPEN_LIMITS, ""),
         &["--fail-processor", "0.3", "--time-scale", "30"],
     );
@@ -383,7 +334,7 @@ fn only_loopback_addresses_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_finishes_and_reports_the_queue() {
-    let mut dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let mut dev = start(&spec(OPEN_LIMITS, ""), &[]);
     let c = client(None);
     assert_eq!(
         post(
@@ -407,7 +358,7 @@ async fn ctrl_c_finishes_and_reports_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_that_always_fails_ends_failed_in_the_dlq_and_can_be_redriven() {
-    let dev = Dev::start(
+    let dev = start(
         &spec(OPEN_LIMITS, ""),
         &["--fail-processor", "1", "--time-scale", "60"],
     );
@@ -445,7 +396,7 @@ async fn a_webhook_that_always_fails_ends_failed_in_the_dlq_and_can_be_redriven(
 
 #[test]
 fn wh_status_reads_a_running_dev_stack() {
-    let dev = Dev::start(&spec(OPEN_LIMITS, ""), &[]);
+    let dev = start(&spec(OPEN_LIMITS, ""), &[]);
     let o = Command::new(env!("CARGO_BIN_EXE_wh"))
         .current_dir(dev.dir.path())
         .args(["status", "spec.yaml", "--target", &dev.url])

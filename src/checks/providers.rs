@@ -89,38 +89,31 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
     }
 
     if scheme == Scheme::HmacSha256 {
-        if p.header.is_none() {
-            out.push(Finding {
-                at: p.scheme.at,
-                path: format!("{path}.header"),
-                problem: Problem::MissingForScheme {
-                    field: "header",
-                    scheme: scheme.as_str(),
-                    why: "the name of the header that carries the signature",
-                },
-            });
-        }
-        if p.encoding.is_none() {
-            out.push(Finding {
-                at: p.scheme.at,
-                path: format!("{path}.encoding"),
-                problem: Problem::MissingForScheme {
-                    field: "encoding",
-                    scheme: scheme.as_str(),
-                    why: "hex or base64",
-                },
-            });
-        }
-        if p.event_id.is_none() {
-            out.push(Finding {
-                at: p.scheme.at,
-                path: format!("{path}.event_id"),
-                problem: Problem::MissingForScheme {
-                    field: "event_id",
-                    scheme: scheme.as_str(),
-                    why: "a `header` or `json_pointer` naming the provider's event id, so redeliveries are recognised",
-                },
-            });
+        let required = [
+            (
+                "header",
+                p.header.is_some(),
+                "the name of the header that carries the signature",
+            ),
+            ("encoding", p.encoding.is_some(), "hex or base64"),
+            (
+                "event_id",
+                p.event_id.is_some(),
+                "a `header` or `json_pointer` naming the provider's event id, so redeliveries are recognised",
+            ),
+        ];
+        for (field, present, why) in required {
+            if !present {
+                out.push(Finding {
+                    at: p.scheme.at,
+                    path: format!("{path}.{field}"),
+                    problem: Problem::MissingForScheme {
+                        field,
+                        scheme: scheme.as_str(),
+                        why,
+                    },
+                });
+            }
         }
     } else {
         for (field, value) in [("header", &p.header), ("prefix", &p.prefix)] {

@@ -20,6 +20,12 @@ fn unavailable(context: &str, e: impl std::fmt::Display) -> BackendError {
     BackendError::Unavailable(format!("{context}: {e}"))
 }
 
+/// An SDK call's failure, with the whole chain of causes (the SDK's own `Display` stops at
+/// "service error").
+fn sdk_error(context: &str, e: impl std::error::Error) -> BackendError {
+    unavailable(context, aws_sdk_dynamodb::error::DisplayErrorContext(e))
+}
+
 /// The webhook table's key of a webhook.
 pub fn webhook_key(webhook_id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -76,10 +82,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(
-                "DynamoDB UpdateItem",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(sdk_error("DynamoDB UpdateItem", e)),
         }
     }
 }
@@ -111,10 +114,7 @@ impl Store for DynamoStore {
         match result {
             Ok(_) => Ok(None),
             Err(e) if condition_failed(&e) => self.get(&record.webhook_id).await,
-            Err(e) => Err(unavailable(
-                "DynamoDB PutItem",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(sdk_error("DynamoDB PutItem", e)),
         }
     }
 
@@ -127,12 +127,7 @@ impl Store for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                unavailable(
-                    "DynamoDB GetItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| sdk_error("DynamoDB GetItem", e))?;
         out.item
             .map(|item| serde_dynamo::from_item::<_, WebhookItem>(item).map(|i| i.record))
             .transpose()
@@ -222,10 +217,7 @@ impl Store for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(
-                "DynamoDB PutItem",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )),
+            Err(e) => Err(sdk_error("DynamoDB PutItem", e)),
         }
     }
 }
@@ -258,12 +250,7 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                unavailable(
-                    "SQS SendMessage",
-                    aws_sdk_sqs::error::DisplayErrorContext(e),
-                )
-            })
+            .map_err(|e| sdk_error("SQS SendMessage", e))
     }
 }
 
@@ -300,12 +287,7 @@ impl Bus for EventBridgeBus {
             .entries(entry)
             .send()
             .await
-            .map_err(|e| {
-                unavailable(
-                    "EventBridge PutEvents",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| sdk_error("EventBridge PutEvents", e))?;
         // PutEvents answers 200 even when an entry was refused.
         match out.failed_entry_count {
             0 => Ok(()),
@@ -353,7 +335,7 @@ impl Notifier for SnsNotifier {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| unavailable("SNS Publish", aws_sdk_sns::error::DisplayErrorContext(e)))
+            .map_err(|e| sdk_error("SNS Publish", e))
     }
 }
 
@@ -385,12 +367,7 @@ impl AuditSink for DynamoAudit {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                unavailable(
-                    "DynamoDB PutItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })
+            .map_err(|e| sdk_error("DynamoDB PutItem", e))
     }
 }
 
@@ -423,12 +400,7 @@ impl Secrets for SecretsManagerSecrets {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| {
-                unavailable(
-                    "Secrets Manager GetSecretValue",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| sdk_error("Secrets Manager GetSecretValue", e))?;
         let text = out
             .secret_string()
             .ok_or_else(|| BackendError::Unavailable("the secret has no string value".into()))?;

@@ -39,7 +39,7 @@ pub const OUTPUT_KEYS: &[&str] = &[
 pub(super) fn emit(t: &mut Template) {
     let n = t.names.clone();
     let stage = t.stack.stage.clone();
-    let out: Vec<(&str, &str, Value)> = vec![
+    let mut out: Vec<(&str, &str, Value)> = vec![
         (
             "ApiUrl",
             "Base URL of the stage; webhooks are posted to <ApiUrl>webhook/<provider>",
@@ -51,27 +51,26 @@ pub(super) fn emit(t: &mut Template) {
         ("RestApiId", "REST API id", r(ids::REST_API)),
         ("StageName", "API stage name", Value::String(stage)),
     ];
-    for (key, description, value) in out {
-        t.output(key, description, value);
+    if let Some(domain) = &t.stack.domain {
+        out.extend([
+            (
+                "CustomDomainUrl",
+                "Stable base URL for providers",
+                Value::String(format!("https://{}/", domain.name)),
+            ),
+            (
+                "CustomDomainTarget",
+                "Point the domain's DNS (alias or CNAME) here",
+                att("CustomDomain", "RegionalDomainName"),
+            ),
+            (
+                "CustomDomainHostedZoneId",
+                "Hosted zone of CustomDomainTarget, for a Route 53 alias",
+                att("CustomDomain", "RegionalHostedZoneId"),
+            ),
+        ]);
     }
-    if let Some(domain) = t.stack.domain.clone() {
-        t.output(
-            "CustomDomainUrl",
-            "Stable base URL for providers",
-            Value::String(format!("https://{}/", domain.name)),
-        );
-        t.output(
-            "CustomDomainTarget",
-            "Point the domain's DNS (alias or CNAME) here",
-            att("CustomDomain", "RegionalDomainName"),
-        );
-        t.output(
-            "CustomDomainHostedZoneId",
-            "Hosted zone of CustomDomainTarget, for a Route 53 alias",
-            att("CustomDomain", "RegionalHostedZoneId"),
-        );
-    }
-    let rest: Vec<(&str, &str, Value)> = vec![
+    out.extend([
         ("WebhookTableName", "Webhook table", r(ids::WEBHOOK_TABLE)),
         (
             "WebhookTableStreamArn",
@@ -156,8 +155,8 @@ pub(super) fn emit(t: &mut Template) {
             "Environment suffix of this stack",
             r("EnvironmentSuffix"),
         ),
-    ];
-    for (key, description, value) in rest {
+    ]);
+    for (key, description, value) in out {
         t.output(key, description, value);
     }
 }
