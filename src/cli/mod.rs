@@ -6,6 +6,7 @@
 mod build;
 mod compile;
 mod dev;
+mod loadtest;
 mod schema;
 mod send;
 mod status;
@@ -34,6 +35,8 @@ enum Command {
     Dev(dev::Args),
     /// Post signed sample events of a provider to a running stack.
     Send(send::Args),
+    /// Prove the stage throttle, the burst and the per-IP WAF limit with a goose load test.
+    Loadtest(loadtest::Args),
     /// Show a stack's health (a running `wh dev` with --target).
     Status(status::Args),
 }
@@ -77,6 +80,7 @@ pub fn run() -> ExitCode {
         Command::Build(args) => build::run(&args),
         Command::Dev(args) => dev::run(&args),
         Command::Send(args) => send::run(&args),
+        Command::Loadtest(args) => loadtest::run(&args),
         Command::Status(args) => status::run(&args),
     }
     .into()

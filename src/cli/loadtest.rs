@@ -1,0 +1,320 @@
+//! `wh loadtest`: prove the stage throttle, the burst and the per-IP WAF limit, with goose,
+//! against `wh dev` or a deployed stack. Every phase is bounded in time and request count.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use wh::pipeline;
+use wh_loadtest::verdict::{self, Verdict};
+use wh_loadtest::{Phase, Signer, run_phase};
+use wh_runtime::verify::sign;
+
+use super::send::sample_event;
+use super::{Outcome, OutputFormat, write_files};
+use crate::dev;
+
+/// Arguments of `wh loadtest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The spec whose limits are checked.
+    #[arg(value_name = "SPEC")]
+    spec: PathBuf,
+    /// The stage URL (http://127.0.0.1:8787/live for `wh dev`); default: `ApiUrl` from the
+    /// flat-outputs file.
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// Flat-outputs file (default outputs/<name>-<suffix>.json, as `wh deploy` writes it).
+    #[arg(long, value_name = "FILE")]
+    outputs: Option<PathBuf>,
+    /// Provider whose signed webhooks are sent (default: the spec's first).
+    #[arg(long)]
+    provider: Option<String>,
+    /// Signing secrets file (default .wh/dev-secrets/<env>.json).
+    #[arg(long, value_name = "FILE")]
+    secrets_file: Option<PathBuf>,
+    /// Checks to run.
+    #[arg(long, value_delimiter = ',', default_values_t = ["burst".to_owned(), "throttle".to_owned(), "per-ip".to_owned()])]
+    checks: Vec<String>,
+    /// Length of the throttle phase, seconds.
+    #[arg(long, default_value_t = 10)]
+    throttle_secs: u64,
+    /// Offered load of the throttle phase, as a multiple of the API rate.
+    #[arg(long, default_value_t = 1.5)]
+    load_factor: f64,
+    /// Source addresses the throttle phase spreads over (127.0.0.x on loopback).
+    #[arg(long, default_value_t = 32)]
+    sources: usize,
+    /// Where reports go.
+    #[arg(long, value_name = "DIR", default_value = "loadtest-report")]
+    report_dir: PathBuf,
+    /// How to print the verdicts.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let compilation = match pipeline::compile(&args.spec) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", args.spec.display());
+            return Outcome::Failed;
+        }
+    };
+    let stack = &compilation.stack;
+    let stack_name = format!("{}-{}", stack.name, stack.default_suffix);
+    let target = match args
+        .target
+        .clone()
+        .map_or_else(|| target_from_outputs(args, &stack_name), Ok)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
+    let Ok(url) = reqwest::Url::parse(target.trim_end_matches('/')) else {
+        eprintln!("wh loadtest: `{target}` is not a URL");
+        return Outcome::Error;
+    };
+    let provider = match &args.provider {
+        Some(p) => stack.providers.iter().find(|x| &x.name == p),
+        None => stack.providers.first(),
+    };
+    let Some(provider) = provider.cloned() else {
+        eprintln!("wh loadtest: no such provider in {}", args.spec.display());
+        return Outcome::Error;
+    };
+    let secrets_path = args
+        .secrets_file
+        .clone()
+        .unwrap_or_else(|| dev::secrets::default_path(&compilation.env));
+    let secret = match dev::secrets::read(&secrets_path)
+        .map(|all| all.get(&provider.name).and_then(|v| v.current.clone()))
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!(
+                "wh loadtest: {} has no current secret for {}",
+                secrets_path.display(),
+                provider.name
+            );
+            return Outcome::Error;
+        }
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
+    let host = format!(
+        "{}://{}",
+        url.scheme(),
+        url.host_str().unwrap_or("127.0.0.1")
+    ) + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let path = format!(
+        "{}/webhook/{}",
+        url.path().trim_end_matches('/'),
+        provider.name
+    );
+    let loopback = url
+        .host_str()
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    let scheme = dev::runtime_scheme(&provider, format!("{host}{path}"));
+    let signer: Signer = Arc::new(move |_| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (mut headers, body, id) = sample_event(&provider, None, now);
+        headers.extend(sign(&scheme, &secret, &body, now, &id).unwrap_or_default());
+        (headers, body)
+    });
+
+    let rate = stack.api.rate.per_second();
+    let burst = stack.api.burst;
+    let refill = Duration::from_secs_f64(f64::from(burst) / rate + 1.0);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
+    let base = Phase {
+        name: String::new(),
+        host,
+        path,
+        users: 1,
+        sources: Vec::new(),
+        rate: 1,
+        duration: Duration::from_secs(1),
+        max_requests: 0,
+        report_files: Vec::new(),
+        signer,
+    };
+    let loop_ip = |i: usize| IpAddr::from([127, 0, 0, u8::try_from(10 + i % 200).unwrap_or(10)]);
+    let reports = |name: &str| {
+        ["html", "json", "md"]
+            .map(|ext| args.report_dir.join(format!("{name}.{ext}")))
+            .to_vec()
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.report_dir) {
+        eprintln!("wh loadtest: {}: {e}", args.report_dir.display());
+        return Outcome::Error;
+    }
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let result = runtime.block_on(async {
+        if args.checks.iter().any(|c| c == "burst") {
+            tokio::time::sleep(refill).await;
+            let phase = Phase {
+                name: "burst".into(),
+                users: usize::try_from(burst).unwrap_or(1).min(64),
+                sources: if loopback { (0..32).map(loop_ip).collect() } else { Vec::new() },
+                rate: usize::try_from(burst).unwrap_or(1).saturating_mul(20),
+                duration: Duration::from_secs(2),
+                max_requests: u64::from(burst),
+                report_files: reports("burst"),
+                ..base.clone()
+            };
+            let r = run_phase(&phase).await?;
+            verdicts.push(verdict::burst(&r.answers, burst));
+        }
+        if args.checks.iter().any(|c| c == "throttle") {
+            tokio::time::sleep(refill).await;
+            let offered = rate * args.load_factor;
+            let phase = Phase {
+                name: "throttle".into(),
+                users: 64,
+                sources: if loopback { (0..args.sources.max(1)).map(|i| loop_ip(40 + i)).collect() } else { Vec::new() },
+                rate: offered.ceil() as usize,
+                duration: Duration::from_secs(args.throttle_secs.max(3)),
+                max_requests: (offered * args.throttle_secs.max(3) as f64 * 1.2) as u64,
+                report_files: reports("throttle"),
+                ..base.clone()
+            };
+            let r = run_phase(&phase).await?;
+            verdicts.push(verdict::throttle(&r.answers, rate, burst, offered, r.elapsed));
+        }
+        if args.checks.iter().any(|c| c == "per-ip") {
+            tokio::time::sleep(refill).await;
+            let limit = stack.waf.limit;
+            // Cross the limit in about 5 s, at least twice the per-IP rate, within the API rate.
+            let send_rate = (limit as f64 / 5.0).max(2.0 * stack.waf.rate.per_second()).min(rate * 0.8).max(1.0);
+            let secs = (limit as f64 / send_rate + 3.0).ceil() as u64;
+            let (allowed, reason) = if loopback {
+                (Duration::from_secs(1), "wh dev applies the window exactly; 1 s covers the client's own pipelining")
+            } else {
+                (Duration::from_secs(40), "AWS WAF re-evaluates about every 10 s and blocks with a lag usually under 30 s")
+            };
+            let noisy = IpAddr::from([127, 0, 0, 250]);
+            let phase = Phase {
+                name: "per-ip".into(),
+                users: 4,
+                sources: if loopback { vec![noisy] } else { Vec::new() },
+                rate: send_rate.ceil() as usize,
+                duration: Duration::from_secs(secs),
+                max_requests: limit + (send_rate * 3.0) as u64,
+                report_files: reports("per-ip"),
+                ..base.clone()
+            };
+            let r = run_phase(&phase).await?;
+            let mut v = verdict::per_ip(&r.answers, 0, limit, allowed, reason);
+            // Others keep being served while the noisy address is blocked.
+            if loopback {
+                let other = reqwest::Client::builder().local_address(IpAddr::from([127, 0, 0, 251])).build().map_err(|e| e.to_string())?;
+                let (headers, body) = (base.signer)(u64::MAX);
+                let mut request = other.post(format!("{}{}", base.host, base.path)).body(body);
+                for (k, val) in headers {
+                    request = request.header(k, val);
+                }
+                let status = request.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                v.pass &= (200..300).contains(&status);
+                v.measured.push_str(&format!("; another address was answered {status}"));
+            }
+            verdicts.push(v);
+        }
+        Ok::<(), String>(())
+    });
+    if let Err(e) = result {
+        eprintln!("wh loadtest: {e}");
+        return Outcome::Error;
+    }
+    let summary = json!({ "stack": stack_name, "target": target, "verdicts": verdicts });
+    let markdown = markdown(&stack_name, &target, &verdicts);
+    let files = [
+        (
+            PathBuf::from("summary.json"),
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        ),
+        (PathBuf::from("summary.md"), markdown.clone()),
+    ];
+    if let Err(outcome) = write_files(&args.report_dir, &files) {
+        return outcome;
+    }
+    if args.output_format == OutputFormat::Json {
+        println!("{summary}");
+    } else {
+        print!("{markdown}");
+    }
+    if verdicts.iter().all(|v| v.pass) {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    }
+}
+
+fn target_from_outputs(args: &Args, stack: &str) -> Result<String, String> {
+    let path = args
+        .outputs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("outputs").join(format!("{stack}.json")));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}; give --target URL or the stack's flat-outputs file",
+            path.display()
+        )
+    })?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    doc[stack]["ApiUrl"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "{}: no {stack}.ApiUrl; the file is {{\"<StackName>\": {{\"ApiUrl\": ...}}}}",
+                path.display()
+            )
+        })
+}
+
+/// The self-contained summary: Markdown, no external assets.
+fn markdown(stack: &str, target: &str, verdicts: &[Verdict]) -> String {
+    let mut out = format!(
+        "# wh loadtest: {stack}\n\nTarget: {target}\n\n| check | verdict | measured | expected | 2xx | 429 | 403 | other 4xx | 5xx | no answer |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+    );
+    for v in verdicts {
+        let c = v.counts;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            v.check,
+            if v.pass { "PASS" } else { "FAIL" },
+            v.measured,
+            v.expected,
+            c.ok_2xx,
+            c.throttled_429,
+            c.blocked_403,
+            c.other_4xx,
+            c.server_5xx,
+            c.no_answer
+        ));
+    }
+    out.push_str("\nTolerances:\n");
+    for v in verdicts {
+        out.push_str(&format!("- {}: {}\n", v.check, v.tolerance_reason));
+    }
+    out
+}
