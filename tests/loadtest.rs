@@ -113,3 +113,61 @@ fn the_target_can_come_from_the_flat_outputs_file() {
     assert_eq!(summary["target"], format!("{}/live/", dev.url));
     assert_eq!(verdict(&summary, "burst")["pass"], true);
 }
+
+#[test]
+fn a_short_soak_finds_everything_processed() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), SPEC, &[]);
+    let (code, stdout, summary) = loadtest(
+        &dev,
+        &[
+            "--target",
+            &format!("{}/live", dev.url),
+            "--checks",
+            "soak",
+            "--soak-secs",
+            "4",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    let soak = verdict(&summary, "soak");
+    assert_eq!(soak["pass"], true, "{soak}");
+    assert!(
+        soak["measured"]
+            .as_str()
+            .unwrap()
+            .contains("every accepted webhook processed, DLQ empty")
+    );
+}
+
+#[test]
+fn the_soak_fails_when_webhooks_end_in_the_dlq() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dev = DevProcess::start_in(
+        tempfile::tempdir().unwrap(),
+        SPEC,
+        &["--fail-processor", "1", "--time-scale", "60"],
+    );
+    let (code, stdout, summary) = loadtest(
+        &dev,
+        &[
+            "--target",
+            &format!("{}/live", dev.url),
+            "--checks",
+            "soak",
+            "--soak-secs",
+            "3",
+        ],
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    let soak = verdict(&summary, "soak");
+    assert_eq!(soak["pass"], false);
+    assert!(
+        soak["measured"].as_str().unwrap().contains("FAILED"),
+        "{soak}"
+    );
+}

@@ -169,6 +169,47 @@ pub fn per_ip(
     }
 }
 
+/// The `q` quantile of answer latencies (answer time minus send time).
+pub fn latency_quantile(answers: &[Answer], q: f64) -> Option<Duration> {
+    let mut l: Vec<Duration> = answers
+        .iter()
+        .filter(|a| a.status != 0)
+        .map(|a| a.at.saturating_sub(a.sent))
+        .collect();
+    l.sort();
+    let i = ((l.len() as f64 * q).ceil() as usize).saturating_sub(1);
+    l.get(i.min(l.len().saturating_sub(1))).copied()
+}
+
+/// The soak: no 5xx, a p99 in the second half no worse than twice the first half's plus 5 ms,
+/// and afterwards (`drained`) no webhook left unprocessed and nothing in the DLQ.
+pub fn soak(answers: &[Answer], elapsed: Duration, drained: Result<(), String>) -> Verdict {
+    let c = counts(answers);
+    let half = elapsed / 2;
+    let (first, second): (Vec<Answer>, Vec<Answer>) = answers.iter().partition(|a| a.sent < half);
+    let p99 = |a: &[Answer]| latency_quantile(a, 0.99).unwrap_or_default();
+    let (p1, p2) = (p99(&first), p99(&second));
+    let stable = p2 <= p1 * 2 + Duration::from_millis(5);
+    let pass = c.server_5xx == 0 && c.no_answer == 0 && c.ok_2xx > 0 && stable && drained.is_ok();
+    Verdict {
+        check: "soak",
+        pass,
+        measured: format!(
+            "p99 {:.1} ms then {:.1} ms; {} 5xx; {}",
+            p1.as_secs_f64() * 1e3,
+            p2.as_secs_f64() * 1e3,
+            c.server_5xx,
+            drained
+                .err()
+                .unwrap_or_else(|| "every accepted webhook processed, DLQ empty".into())
+        ),
+        expected: "no 5xx, second-half p99 <= 2 x first-half p99 + 5 ms, all processed, DLQ empty"
+            .into(),
+        tolerance_reason: "latency drifts with the machine's other work; doubling plus 5 ms flags growth (a leak, a backlog), not noise",
+        counts: c,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +243,28 @@ mod tests {
         assert!(v.pass, "{}", v.measured);
         let v = per_ip(&answers[..10], 0, 10, Duration::from_secs(1), "");
         assert!(!v.pass);
+    }
+
+    #[test]
+    fn soak_flags_5xx_growth_and_leftovers() {
+        let steady: Vec<Answer> = (0..100)
+            .map(|i| Answer {
+                at: Duration::from_millis(i * 100 + 2),
+                sent: Duration::from_millis(i * 100),
+                status: 200,
+                source: 0,
+            })
+            .collect();
+        assert!(soak(&steady, Duration::from_secs(10), Ok(())).pass);
+        assert!(!soak(&steady, Duration::from_secs(10), Err("3 in the DLQ".into())).pass);
+        let mut slowing = steady.clone();
+        for a in slowing.iter_mut().skip(50) {
+            a.at = a.sent + Duration::from_millis(50);
+        }
+        assert!(!soak(&slowing, Duration::from_secs(10), Ok(())).pass);
+        let mut failing = steady;
+        failing[3].status = 502;
+        assert!(!soak(&failing, Duration::from_secs(10), Ok(())).pass);
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub struct Args {
     /// Offered load of the throttle phase, as a multiple of the API rate.
     #[arg(long, default_value_t = 1.5)]
     load_factor: f64,
+    /// Length of the soak phase (`--checks soak`), seconds.
+    #[arg(long, default_value_t = 300)]
+    soak_secs: u64,
+    /// Rate of the soak phase, as a fraction of the API rate.
+    #[arg(long, default_value_t = 0.1)]
+    soak_fraction: f64,
     /// Source addresses the throttle phase spreads over (127.0.0.x on loopback).
     #[arg(long, default_value_t = 32)]
     sources: usize,
@@ -237,6 +243,26 @@ pub fn run(args: &Args) -> Outcome {
             }
             verdicts.push(v);
         }
+        if args.checks.iter().any(|c| c == "soak") {
+            if !loopback {
+                return Err("the soak check reads the stack's state afterwards; against a deployed stack that needs the operations commands, not built yet: run it against wh dev".into());
+            }
+            tokio::time::sleep(refill).await;
+            let soak_rate = (rate * args.soak_fraction).max(1.0);
+            let phase = Phase {
+                name: "soak".into(),
+                users: 8,
+                sources: (0..64).map(|i| loop_ip(100 + i)).collect(),
+                rate: soak_rate.ceil() as usize,
+                duration: Duration::from_secs(args.soak_secs.max(2)),
+                max_requests: (soak_rate * args.soak_secs.max(2) as f64 * 1.2) as u64,
+                report_files: reports("soak"),
+                ..base.clone()
+            };
+            let r = run_phase(&phase).await?;
+            let drained = drained(&base.host).await;
+            verdicts.push(verdict::soak(&r.answers, r.elapsed, drained));
+        }
         Ok::<(), String>(())
     });
     if let Err(e) = result {
@@ -264,6 +290,36 @@ pub fn run(args: &Args) -> Outcome {
         Outcome::Ok
     } else {
         Outcome::Failed
+    }
+}
+
+/// Waits (at most 60 s) for `wh dev` to finish every accepted webhook; Ok when all are
+/// processed and the DLQ is empty.
+async fn drained(host: &str) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let s: serde_json::Value = client
+            .get(format!("{host}/_wh/status"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let pending = n(&s["webhooks"]["RECEIVED"]) + n(&s["webhooks"]["ENQUEUED"]);
+        if pending == 0 || started.elapsed() > Duration::from_secs(60) {
+            let (failed, dlq) = (n(&s["webhooks"]["FAILED"]), n(&s["dlq_depth"]));
+            return if pending == 0 && failed == 0 && dlq == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{pending} not processed, {failed} FAILED, {dlq} in the DLQ"
+                ))
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
