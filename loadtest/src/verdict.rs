@@ -57,8 +57,12 @@ pub struct Verdict {
     pub counts: Counts,
 }
 
-/// The stage throttle: after the burst has drained, the accepted rate is within 5 % of `rate`
-/// and the excess is answered 429. `offered` is the arrival rate sent.
+/// The stage throttle: once the burst has drained, the accepted rate is within 5 % of `rate`
+/// and the excess is answered 429. `offered` is the arrival rate asked of the generator.
+///
+/// The bucket has drained when the first 429 comes back (a token bucket refuses nothing while
+/// it holds tokens), so the accepted rate is measured from half a second after that to half a
+/// second before the end: a window that does not depend on how fast the generator ramped up.
 pub fn throttle(
     answers: &[Answer],
     rate: f64,
@@ -66,10 +70,12 @@ pub fn throttle(
     offered: f64,
     elapsed: Duration,
 ) -> Verdict {
-    // A full bucket lets `burst` extra through; at `offered - rate` excess per second it drains
-    // in burst / (offered - rate) seconds. Measure after that (and a second of ramp-up).
-    let drain = f64::from(burst) / (offered - rate).max(1.0);
-    let from = Duration::from_secs_f64(drain + 1.0);
+    let drained = answers
+        .iter()
+        .filter(|a| a.status == 429)
+        .map(|a| a.at)
+        .min();
+    let from = drained.map_or(elapsed, |t| t + Duration::from_millis(500));
     let to = elapsed.saturating_sub(Duration::from_millis(500));
     let window = to.saturating_sub(from).as_secs_f64();
     let accepted = answers
@@ -87,7 +93,7 @@ pub fn throttle(
         check: "throttle",
         pass,
         measured: format!(
-            "{measured:.1} accepted/s over {window:.1} s after the burst drained; {} answered 429",
+            "{measured:.1} accepted/s over {window:.1} s after the burst of {burst} drained; {} answered 429",
             c.throttled_429
         ),
         expected: format!(
