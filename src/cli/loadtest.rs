@@ -162,7 +162,16 @@ pub fn run(args: &Args) -> Outcome {
         report_files: Vec::new(),
         signer,
     };
-    let loop_ip = |i: usize| IpAddr::from([127, 0, 0, u8::try_from(10 + i % 200).unwrap_or(10)]);
+    // Each phase draws its loopback sources from its own 127.<phase>.x.y block, so no address
+    // carries one phase's count into the next phase's per-IP window.
+    let loop_ip = |block: u8, i: usize| {
+        IpAddr::from([
+            127,
+            block,
+            u8::try_from(1 + i / 250).unwrap_or(255),
+            u8::try_from(1 + i % 250).unwrap_or(1),
+        ])
+    };
     let reports = |name: &str| {
         ["html", "json", "md"]
             .map(|ext| args.report_dir.join(format!("{name}.{ext}")))
@@ -179,7 +188,7 @@ pub fn run(args: &Args) -> Outcome {
             let phase = Phase {
                 name: "burst".into(),
                 users: usize::try_from(burst).unwrap_or(1).min(64),
-                sources: if loopback { (0..32).map(loop_ip).collect() } else { Vec::new() },
+                sources: if loopback { (0..32).map(|i| loop_ip(2, i)).collect() } else { Vec::new() },
                 rate: usize::try_from(burst).unwrap_or(1).saturating_mul(20),
                 duration: Duration::from_secs(2),
                 max_requests: u64::from(burst),
@@ -192,10 +201,15 @@ pub fn run(args: &Args) -> Outcome {
         if args.checks.iter().any(|c| c == "throttle") {
             tokio::time::sleep(refill).await;
             let offered = rate * args.load_factor;
+            // Enough addresses that none reaches half the per-IP limit within the phase.
+            let per_source = (stack.waf.limit as f64 / 2.0).max(1.0);
+            let needed = (offered * args.throttle_secs.max(3) as f64 / per_source).ceil() as usize;
+            let sources = args.sources.max(needed).max(1);
             let phase = Phase {
                 name: "throttle".into(),
-                users: 64,
-                sources: if loopback { (0..args.sources.max(1)).map(|i| loop_ip(40 + i)).collect() } else { Vec::new() },
+                // One user per address at least: user i sends from address i.
+                users: sources.max(64),
+                sources: if loopback { (0..sources).map(|i| loop_ip(1, i)).collect() } else { Vec::new() },
                 rate: offered.ceil() as usize,
                 duration: Duration::from_secs(args.throttle_secs.max(3)),
                 max_requests: (offered * args.throttle_secs.max(3) as f64 * 1.2) as u64,
@@ -216,7 +230,7 @@ pub fn run(args: &Args) -> Outcome {
             } else {
                 (Duration::from_secs(40), "AWS WAF re-evaluates about every 10 s and blocks with a lag usually under 30 s")
             };
-            let noisy = IpAddr::from([127, 0, 0, 250]);
+            let noisy = loop_ip(4, 0);
             let phase = Phase {
                 name: "per-ip".into(),
                 users: 4,
@@ -231,7 +245,7 @@ pub fn run(args: &Args) -> Outcome {
             let mut v = verdict::per_ip(&r.answers, 0, limit, allowed, reason);
             // Others keep being served while the noisy address is blocked.
             if loopback {
-                let other = reqwest::Client::builder().local_address(IpAddr::from([127, 0, 0, 251])).build().map_err(|e| e.to_string())?;
+                let other = reqwest::Client::builder().local_address(loop_ip(4, 1)).build().map_err(|e| e.to_string())?;
                 let (headers, body) = (base.signer)(u64::MAX);
                 let mut request = other.post(format!("{}{}", base.host, base.path)).body(body);
                 for (k, val) in headers {
@@ -249,10 +263,12 @@ pub fn run(args: &Args) -> Outcome {
             }
             tokio::time::sleep(refill).await;
             let soak_rate = (rate * args.soak_fraction).max(1.0);
+            let per_window = soak_rate * stack.waf.window_secs as f64;
+            let sources = ((per_window / (stack.waf.limit as f64 / 2.0).max(1.0)).ceil() as usize).max(8);
             let phase = Phase {
                 name: "soak".into(),
-                users: 8,
-                sources: (0..64).map(|i| loop_ip(100 + i)).collect(),
+                users: sources,
+                sources: (0..sources).map(|i| loop_ip(3, i)).collect(),
                 rate: soak_rate.ceil() as usize,
                 duration: Duration::from_secs(args.soak_secs.max(2)),
                 max_requests: (soak_rate * args.soak_secs.max(2) as f64 * 1.2) as u64,
