@@ -130,6 +130,17 @@ pub fn run(args: &Args) -> Outcome {
         .and_then(|h| h.parse::<IpAddr>().ok())
         .is_some_and(|ip| ip.is_loopback());
     let scheme = dev::runtime_scheme(&provider, format!("{host}{path}"));
+    // Sign one request up front: a secret unusable for the scheme is an error now, not a run of
+    // 401s.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (_, probe, probe_id) = sample_event(&provider, None, now);
+    if let Err(e) = sign(&scheme, &secret, &probe, now, &probe_id) {
+        eprintln!(
+            "wh loadtest: cannot sign with the secret in {}: {e}",
+            secrets_path.display()
+        );
+        return Outcome::Error;
+    }
     let signer: Signer = Arc::new(move |_| {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let (mut headers, body, id) = sample_event(&provider, None, now);
