@@ -10,3 +10,4 @@ pub mod lambda_build;
 pub mod package;
 pub mod pipeline;
 pub mod spec;
+pub mod stack_state;

@@ -50,6 +50,15 @@ pub struct Args {
     /// Rate of the soak phase, as a fraction of the API rate.
     #[arg(long, default_value_t = 0.1)]
     soak_fraction: f64,
+    /// AWS region of a deployed stack (default: the spec's).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// AWS endpoint (an emulator).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
     /// Source addresses the throttle phase spreads over (127.0.0.x on loopback).
     #[arg(long, default_value_t = 32)]
     sources: usize,
@@ -269,9 +278,6 @@ pub fn run(args: &Args) -> Outcome {
             verdicts.push(v);
         }
         if args.checks.iter().any(|c| c == "soak") {
-            if !loopback {
-                return Err("the soak check reads the stack's state afterwards; against a deployed stack that needs the operations commands, not built yet: run it against wh dev".into());
-            }
             tokio::time::sleep(refill).await;
             let soak_rate = (rate * args.soak_fraction).max(1.0);
             let per_window = soak_rate * stack.waf.window_secs as f64;
@@ -287,7 +293,7 @@ pub fn run(args: &Args) -> Outcome {
                 ..base.clone()
             };
             let r = run_phase(&phase).await?;
-            let drained = drained(&base.host).await;
+            let drained = if loopback { drained(&base.host).await } else { deployed_drained(args, &stack_name, &stack.region).await };
             verdicts.push(verdict::soak(&r.answers, r.elapsed, drained));
         }
         Ok::<(), String>(())
@@ -347,6 +353,53 @@ async fn drained(host: &str) -> Result<(), String> {
             };
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The same after-check for a deployed stack, through its flat-outputs file and the AWS APIs.
+async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result<(), String> {
+    let path = args
+        .outputs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("outputs").join(format!("{stack}.json")));
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e}; the soak's after-check reads the stack's queues and table from it",
+            path.display()
+        )
+    })?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let outputs = wh::stack_state::StackOutputs::from_json(&doc[stack])?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(
+        aws_config::Region::new(
+            args.region
+                .clone()
+                .unwrap_or_else(|| spec_region.to_owned()),
+        ),
+    );
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &args.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk = loader.load().await;
+    let started = std::time::Instant::now();
+    loop {
+        let left = wh::stack_state::leftovers(&sdk, &outputs).await?;
+        let settled = left.queued == 0 && left.unprocessed == 0;
+        if settled || started.elapsed() > Duration::from_secs(120) {
+            return if settled && left.dlq == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} not processed, {} queued, {} in the DLQ",
+                    left.unprocessed, left.queued, left.dlq
+                ))
+            };
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

@@ -1,0 +1,118 @@
+//! Reading a deployed stack's leftovers (queue depths, unprocessed webhooks through the sparse
+//! `status-index`) with the real SDK against moto server on 127.0.0.1: what the soak check asks
+//! of a deployed stack once the load stops.
+
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use support::moto::Moto;
+use wh::stack_state::{Leftovers, StackOutputs, leftovers};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_count_queues_and_unprocessed_webhooks() {
+    let moto = Moto::start();
+    let sdk = moto.config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name("t")
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("status"))
+        .attribute_definitions(attr("received_at"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("status-index")
+                .key_schema(key("status", KeyType::Hash))
+                .key_schema(key("received_at", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (id, status) in [
+        ("a", "PROCESSED"),
+        ("b", "RECEIVED"),
+        ("c", "ENQUEUED"),
+        ("d", "FAILED"),
+    ] {
+        ddb.put_item()
+            .table_name("t")
+            .item("pk", AttributeValue::S(format!("WEBHOOK#{id}")))
+            .item("sk", AttributeValue::S("WEBHOOK".into()))
+            .item("status", AttributeValue::S(status.into()))
+            .item(
+                "received_at",
+                AttributeValue::S("2026-11-23T12:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("q")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq = sqs
+        .create_queue()
+        .queue_name("dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let outputs = StackOutputs::from_json(&serde_json::json!({
+        "ProcessingQueueUrl": queue, "DeadLetterQueueUrl": dlq, "WebhookTableName": "t",
+    }))
+    .unwrap();
+    assert_eq!(
+        leftovers(&sdk, &outputs).await.unwrap(),
+        Leftovers {
+            queued: 0,
+            dlq: 1,
+            unprocessed: 2
+        }
+    );
+    assert!(
+        StackOutputs::from_json(&serde_json::json!({ "ProcessingQueueUrl": "x" }))
+            .unwrap_err()
+            .contains("DeadLetterQueueUrl")
+    );
+}
