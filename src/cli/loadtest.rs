@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use wh::pipeline;
+use wh::stack_state::Leftovers;
 use wh_loadtest::verdict::{self, Verdict};
 use wh_loadtest::{Phase, Signer, run_phase};
 use wh_runtime::verify::sign;
@@ -326,12 +327,35 @@ pub fn run(args: &Args) -> Outcome {
     }
 }
 
-/// Waits (at most 60 s) for `wh dev` to finish every accepted webhook; Ok when all are
-/// processed and the DLQ is empty.
-async fn drained(host: &str) -> Result<(), String> {
-    let client = reqwest::Client::new();
+/// Polls `read` every `every` until nothing is queued or unprocessed (at most `limit`); Ok when
+/// then the DLQ is empty too.
+async fn wait_drained<F, Fut>(mut read: F, limit: Duration, every: Duration) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Leftovers, String>>,
+{
     let started = std::time::Instant::now();
     loop {
+        let left = read().await?;
+        let settled = left.queued == 0 && left.unprocessed == 0;
+        if settled || started.elapsed() > limit {
+            return if settled && left.dlq == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} not processed, {} queued, {} FAILED in the DLQ",
+                    left.unprocessed, left.queued, left.dlq
+                ))
+            };
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The soak's after-check on `wh dev`, through `/_wh/status`.
+async fn drained(host: &str) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let read = || async {
         let s: serde_json::Value = client
             .get(format!("{host}/_wh/status"))
             .send()
@@ -341,19 +365,13 @@ async fn drained(host: &str) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-        let pending = n(&s["webhooks"]["RECEIVED"]) + n(&s["webhooks"]["ENQUEUED"]);
-        if pending == 0 || started.elapsed() > Duration::from_secs(60) {
-            let (failed, dlq) = (n(&s["webhooks"]["FAILED"]), n(&s["dlq_depth"]));
-            return if pending == 0 && failed == 0 && dlq == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{pending} not processed, {failed} FAILED, {dlq} in the DLQ"
-                ))
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        Ok(Leftovers {
+            queued: n(&s["queue"]["queued"]),
+            dlq: n(&s["dlq_depth"]),
+            unprocessed: n(&s["webhooks"]["RECEIVED"]) + n(&s["webhooks"]["ENQUEUED"]),
+        })
+    };
+    wait_drained(read, Duration::from_secs(60), Duration::from_millis(200)).await
 }
 
 /// The same after-check for a deployed stack, through its flat-outputs file and the AWS APIs.
@@ -371,13 +389,12 @@ async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let outputs = wh::stack_state::StackOutputs::from_json(&doc[stack])?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(
-        aws_config::Region::new(
-            args.region
-                .clone()
-                .unwrap_or_else(|| spec_region.to_owned()),
-        ),
-    );
+    let region = args
+        .region
+        .clone()
+        .unwrap_or_else(|| spec_region.to_owned());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region));
     if let Some(profile) = &args.profile {
         loader = loader.profile_name(profile);
     }
@@ -385,22 +402,12 @@ async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
-    let started = std::time::Instant::now();
-    loop {
-        let left = wh::stack_state::leftovers(&sdk, &outputs).await?;
-        let settled = left.queued == 0 && left.unprocessed == 0;
-        if settled || started.elapsed() > Duration::from_secs(120) {
-            return if settled && left.dlq == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} not processed, {} queued, {} in the DLQ",
-                    left.unprocessed, left.queued, left.dlq
-                ))
-            };
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    wait_drained(
+        || wh::stack_state::leftovers(&sdk, &outputs),
+        Duration::from_secs(120),
+        Duration::from_secs(2),
+    )
+    .await
 }
 
 fn target_from_outputs(args: &Args, stack: &str) -> Result<String, String> {
