@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod codegen;
+pub mod deploy;
 pub mod emit;
 pub mod ir;
 pub mod lambda_build;

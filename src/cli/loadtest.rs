@@ -389,19 +389,13 @@ async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result
     let doc: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let outputs = wh::stack_state::StackOutputs::from_json(&doc[stack])?;
-    let region = args
-        .region
-        .clone()
-        .unwrap_or_else(|| spec_region.to_owned());
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region));
-    if let Some(profile) = &args.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(url) = &args.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let sdk = loader.load().await;
+    let sdk = wh::deploy::sdk_config(
+        args.region.as_deref(),
+        spec_region,
+        args.profile.as_deref(),
+        args.endpoint_url.as_deref(),
+    )
+    .await;
     wait_drained(
         || wh::stack_state::leftovers(&sdk, &outputs),
         Duration::from_secs(120),

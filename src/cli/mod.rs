@@ -7,6 +7,7 @@ mod build;
 mod compile;
 mod dev;
 mod loadtest;
+mod outputs;
 mod schema;
 mod send;
 mod status;
@@ -37,6 +38,8 @@ enum Command {
     Send(send::Args),
     /// Prove the stage throttle, the burst and the per-IP WAF limit with a goose load test.
     Loadtest(loadtest::Args),
+    /// Print a deployed stack's outputs and write outputs/<StackName>.json.
+    Outputs(outputs::Args),
     /// Show a stack's health (a running `wh dev` with --target).
     Status(status::Args),
 }
@@ -81,6 +84,7 @@ pub fn run() -> ExitCode {
         Command::Dev(args) => dev::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Loadtest(args) => loadtest::run(&args),
+        Command::Outputs(args) => outputs::run(&args),
         Command::Status(args) => status::run(&args),
     }
     .into()
