@@ -376,19 +376,12 @@ async fn drained(host: &str) -> Result<(), String> {
 
 /// The same after-check for a deployed stack, through its flat-outputs file and the AWS APIs.
 async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result<(), String> {
-    let path = args
-        .outputs
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("outputs").join(format!("{stack}.json")));
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{}: {e}; the soak's after-check reads the stack's queues and table from it",
-            path.display()
-        )
-    })?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let outputs = wh::stack_state::StackOutputs::from_json(&doc[stack])?;
+    let outputs = flat_outputs(
+        args,
+        stack,
+        "the soak's after-check reads the stack's queues and table from it",
+    )?;
+    let outputs = wh::stack_state::StackOutputs::from_json(&outputs)?;
     let sdk = wh::deploy::sdk_config(
         args.region.as_deref(),
         spec_region,
@@ -404,28 +397,25 @@ async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result
     .await
 }
 
-fn target_from_outputs(args: &Args, stack: &str) -> Result<String, String> {
+/// The stack's outputs from `--outputs` or its default flat-outputs file.
+fn flat_outputs(args: &Args, stack: &str, hint: &str) -> Result<serde_json::Value, String> {
     let path = args
         .outputs
         .clone()
-        .unwrap_or_else(|| PathBuf::from("outputs").join(format!("{stack}.json")));
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{}: {e}; give --target URL or the stack's flat-outputs file",
-            path.display()
-        )
-    })?;
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    doc[stack]["ApiUrl"]
+        .unwrap_or_else(|| wh::deploy::outputs::path(std::path::Path::new("outputs"), stack));
+    wh::deploy::outputs::read(&path, stack, hint)
+}
+
+fn target_from_outputs(args: &Args, stack: &str) -> Result<String, String> {
+    let outputs = flat_outputs(
+        args,
+        stack,
+        "give --target URL or the stack's flat-outputs file",
+    )?;
+    outputs["ApiUrl"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| {
-            format!(
-                "{}: no {stack}.ApiUrl; the file is {{\"<StackName>\": {{\"ApiUrl\": ...}}}}",
-                path.display()
-            )
-        })
+        .ok_or_else(|| format!("the flat-outputs file of {stack} has no ApiUrl"))
 }
 
 /// The self-contained summary: Markdown, no external assets.

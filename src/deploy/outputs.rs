@@ -21,6 +21,22 @@ pub fn render(stack: &str, outputs: &BTreeMap<String, String>) -> String {
     text
 }
 
+/// Reads `stack`'s outputs from the flat-outputs file at `path`; `hint` says what to do when it
+/// cannot be read.
+pub fn read(path: &Path, stack: &str, hint: &str) -> Result<serde_json::Value, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}; {hint}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    match doc.get(stack) {
+        Some(outputs) => Ok(outputs.clone()),
+        None => Err(format!(
+            "{}: no outputs of {stack}; the file is {{\"<StackName>\": {{\"<OutputKey>\": ...}}}}",
+            path.display()
+        )),
+    }
+}
+
 /// Reads a deployed stack's outputs (DescribeStacks).
 pub async fn fetch(
     sdk: &aws_config::SdkConfig,
