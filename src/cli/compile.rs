@@ -119,7 +119,7 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
     (outcome, report)
 }
 
-/// Writes every file; returns the paths written.
+/// Writes every changed file; returns the paths written (unchanged files are left alone).
 fn write(args: &Args, c: &Compilation) -> (Outcome, Vec<String>) {
     let files: Vec<(PathBuf, &str)> = c
         .files
@@ -127,12 +127,9 @@ fn write(args: &Args, c: &Compilation) -> (Outcome, Vec<String>) {
         .map(|f| (f.path.clone(), f.contents.as_str()))
         .collect();
     match write_files(&args.out_dir, &files) {
-        Ok(()) => (
+        Ok(written) => (
             Outcome::Ok,
-            c.files
-                .iter()
-                .map(|f| args.out_dir.join(&f.path).display().to_string())
-                .collect(),
+            written.iter().map(|p| p.display().to_string()).collect(),
         ),
         Err(outcome) => (outcome, Vec::new()),
     }
@@ -210,6 +207,10 @@ fn print_summary(spec: &Path, c: &Compilation, files: &[String], checked: bool) 
     );
     for file in files {
         println!("  wrote {file}");
+    }
+    let unchanged = c.files.len().saturating_sub(files.len());
+    if unchanged > 0 {
+        println!("  {unchanged} file(s) already up to date");
     }
     for d in stack.derived() {
         println!("  {}: {}  [{}]", d.what, d.value, d.rule);

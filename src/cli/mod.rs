@@ -92,11 +92,12 @@ pub fn run() -> ExitCode {
 
 /// Writes `files` (paths relative to `dir`), creating directories; reports the first failure.
 /// A file whose contents are unchanged is not touched, so Cargo does not rebuild a generated
-/// crate that did not change.
+/// crate that did not change; returns the paths actually written.
 pub fn write_files<C: AsRef<[u8]>>(
     dir: &std::path::Path,
     files: &[(std::path::PathBuf, C)],
-) -> Result<(), Outcome> {
+) -> Result<Vec<std::path::PathBuf>, Outcome> {
+    let mut written = Vec::new();
     for (relative, contents) in files {
         let path = dir.join(relative);
         if std::fs::read(&path).is_ok_and(|existing| existing == contents.as_ref()) {
@@ -110,6 +111,7 @@ pub fn write_files<C: AsRef<[u8]>>(
             eprintln!("{}: cannot write: {e}", path.display());
             return Err(Outcome::Error);
         }
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
 }
