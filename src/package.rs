@@ -4,7 +4,7 @@
 
 use std::io::{Cursor, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
@@ -31,7 +31,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// One packaged function in the manifest.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PackagedFunction {
     /// The zip's file name, beside the manifest.
     pub zip: String,

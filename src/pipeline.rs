@@ -20,6 +20,16 @@ pub struct Compilation {
     pub scanner_exceptions: usize,
 }
 
+impl Compilation {
+    /// The CloudFormation template's text (`<env>/template.json`).
+    pub fn template(&self) -> &str {
+        self.files
+            .iter()
+            .find(|f| f.path.ends_with("template.json"))
+            .map_or("", |f| f.contents.as_str())
+    }
+}
+
 /// Why a spec did not compile.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {

@@ -3,9 +3,13 @@
 //! Exit codes: 0 success, 1 a check or verdict failed (including a spec that is rejected), 2 a
 //! usage or I/O error.
 
+mod bootstrap;
 mod build;
 mod compile;
+mod deploy;
+mod destroy;
 mod dev;
+mod diff;
 mod loadtest;
 mod outputs;
 mod schema;
@@ -38,6 +42,14 @@ enum Command {
     Send(send::Args),
     /// Prove the stage throttle, the burst and the per-IP WAF limit with a goose load test.
     Loadtest(loadtest::Args),
+    /// Prepare an AWS account and region once: artifact bucket, API Gateway logging role.
+    Bootstrap(bootstrap::Args),
+    /// Deploy the spec's stack with a CloudFormation change set; write its outputs.
+    Deploy(deploy::Args),
+    /// Show what `wh deploy` would change, without changing anything.
+    Diff(diff::Args),
+    /// Delete a deployed stack.
+    Destroy(destroy::Args),
     /// Print a deployed stack's outputs and write outputs/<StackName>.json.
     Outputs(outputs::Args),
     /// Show a stack's health (a running `wh dev` with --target).
@@ -62,6 +74,8 @@ pub enum Outcome {
     Failed,
     /// A usage or I/O error, already reported.
     Error,
+    /// Stopped by Ctrl-C (exit 130, as a shell reports SIGINT).
+    Interrupted,
 }
 
 impl From<Outcome> for ExitCode {
@@ -70,6 +84,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Ok => ExitCode::SUCCESS,
             Outcome::Failed => ExitCode::from(1),
             Outcome::Error => ExitCode::from(2),
+            Outcome::Interrupted => ExitCode::from(130),
         }
     }
 }
@@ -84,10 +99,75 @@ pub fn run() -> ExitCode {
         Command::Dev(args) => dev::run(&args),
         Command::Send(args) => send::run(&args),
         Command::Loadtest(args) => loadtest::run(&args),
+        Command::Bootstrap(args) => bootstrap::run(&args),
+        Command::Deploy(args) => deploy::run(&args),
+        Command::Diff(args) => diff::run(&args),
+        Command::Destroy(args) => destroy::run(&args),
         Command::Outputs(args) => outputs::run(&args),
         Command::Status(args) => status::run(&args),
     }
     .into()
+}
+
+/// Which deployed stack a command works on, and how AWS is reached: the options every command
+/// that talks to AWS shares.
+#[derive(Debug, clap::Args)]
+pub struct StackArgs {
+    /// The spec of the stack.
+    #[arg(value_name = "SPEC")]
+    pub spec: std::path::PathBuf,
+    /// Environment suffix (default: the spec's own; other suffixes, such as pr-42, only for an
+    /// `ephemeral` spec).
+    #[arg(long)]
+    pub suffix: Option<String>,
+    /// AWS region (default: the spec's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS profile (default: aws-config's chain: environment, AWS_PROFILE, instance role).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS endpoint (an emulator such as moto).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl StackArgs {
+    /// The SDK configuration these options give, for a spec in `spec_region`.
+    pub async fn sdk(&self, spec_region: &str) -> aws_config::SdkConfig {
+        wh::deploy::sdk_config(
+            self.region.as_deref(),
+            spec_region,
+            self.profile.as_deref(),
+            self.endpoint_url.as_deref(),
+        )
+        .await
+    }
+}
+
+/// A runtime for a command's AWS calls.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Outcome> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("wh: cannot start the async runtime: {e}");
+            Outcome::Error
+        })
+}
+
+/// Asks `question` on the terminal; true only for an explicit yes. Without a terminal it says
+/// to pass `--yes` and answers no, so a script never hangs on a prompt.
+pub fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        eprintln!("{question} (not a terminal: pass --yes to confirm)");
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 /// Writes `files` (paths relative to `dir`), creating directories; reports the first failure.

@@ -2,30 +2,17 @@
 
 use std::path::PathBuf;
 
-use wh::deploy::{outputs, sdk_config};
+use wh::deploy::outputs;
 use wh::ir::names::is_valid_suffix;
 use wh::pipeline;
 
-use super::{Outcome, OutputFormat, write_files};
+use super::{Outcome, OutputFormat, StackArgs, write_files};
 
 /// Arguments of `wh outputs`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The spec of the stack.
-    #[arg(value_name = "SPEC")]
-    spec: PathBuf,
-    /// Environment suffix (default: the spec's own).
-    #[arg(long)]
-    suffix: Option<String>,
-    /// AWS region (default: the spec's).
-    #[arg(long)]
-    region: Option<String>,
-    /// AWS profile.
-    #[arg(long)]
-    profile: Option<String>,
-    /// AWS endpoint (an emulator).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Where flat-outputs files go.
     #[arg(long, value_name = "DIR", default_value = "outputs")]
     out_dir: PathBuf,
@@ -35,15 +22,16 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Outcome {
-    let compilation = match pipeline::compile(&args.spec) {
+    let compilation = match pipeline::compile(&args.stack.spec) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}: {e}", args.spec.display());
+            eprintln!("{}: {e}", args.stack.spec.display());
             return Outcome::Failed;
         }
     };
     let stack = &compilation.stack;
     let suffix = args
+        .stack
         .suffix
         .clone()
         .unwrap_or_else(|| stack.default_suffix.clone());
@@ -60,13 +48,7 @@ pub fn run(args: &Args) -> Outcome {
         .map_err(|e| e.to_string())
         .and_then(|rt| {
             rt.block_on(async {
-                let sdk = sdk_config(
-                    args.region.as_deref(),
-                    &stack.region,
-                    args.profile.as_deref(),
-                    args.endpoint_url.as_deref(),
-                )
-                .await;
+                let sdk = args.stack.sdk(&stack.region).await;
                 outputs::fetch(&sdk, &name).await
             })
         });

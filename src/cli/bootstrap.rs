@@ -1,0 +1,141 @@
+//! `wh bootstrap`: once per account and region, the stack `wh-bootstrap` with the artifact
+//! bucket `wh deploy` uploads to and API Gateway's account-level CloudWatch Logs role.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use wh::deploy::artifacts::TemplateSource;
+use wh::deploy::bootstrap;
+use wh::deploy::stack::{self, Deployment, Prepared};
+use wh::emit::cloudformation::render;
+
+use super::deploy::{Printer, change_set_name, follow, report, show_finished, show_plan};
+use super::{Outcome, OutputFormat, runtime};
+
+/// Arguments of `wh bootstrap`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A spec (its region is the default region).
+    #[arg(value_name = "SPEC")]
+    spec: PathBuf,
+    /// AWS region (default: the spec's).
+    #[arg(long)]
+    region: Option<String>,
+    /// AWS profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// AWS endpoint (an emulator such as moto).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Seconds between polls of CloudFormation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    poll: f64,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    let out = Printer::new(args.output_format);
+    rt.block_on(run_async(args, &out))
+}
+
+async fn run_async(args: &Args, out: &Printer) -> Outcome {
+    let compilation = match wh::pipeline::compile(&args.spec) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", args.spec.display());
+            return Outcome::Failed;
+        }
+    };
+    let sdk = wh::deploy::sdk_config(
+        args.region.as_deref(),
+        &compilation.stack.region,
+        args.profile.as_deref(),
+        args.endpoint_url.as_deref(),
+    )
+    .await;
+    let account = match wh::deploy::preflight::account_id(&sdk).await {
+        Ok(a) => a,
+        Err(e) => return report(e),
+    };
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    out.say(&format!(
+        "bootstrapping account {account} in {region}: stack {}",
+        bootstrap::STACK_NAME
+    ));
+    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let existing = match stack::describe(&cf, bootstrap::STACK_NAME).await {
+        Ok(e) => e,
+        Err(e) => return report(e),
+    };
+    let kind = match stack::change_set_type(existing.as_ref()) {
+        Ok(k) => k,
+        Err(e) => return report(e),
+    };
+    let deployment = Deployment {
+        stack: bootstrap::STACK_NAME.into(),
+        template: TemplateSource::Body(render(&bootstrap::template())),
+        parameters: vec![],
+        tags: vec![("wh:bootstrap".into(), env!("CARGO_PKG_VERSION").into())],
+    };
+    let set = change_set_name();
+    match stack::create_change_set(&cf, &deployment, kind, &set, poll).await {
+        Err(e) => return report(e),
+        Ok(Prepared::NoChanges) => out.say("no changes: already bootstrapped"),
+        Ok(Prepared::ChangeSet { plan, .. }) => {
+            show_plan(&plan, out);
+            let after = match stack::newest_event(&cf, bootstrap::STACK_NAME).await {
+                Ok(a) => a,
+                Err(e) => return report(e),
+            };
+            if let Err(e) = stack::execute_change_set(&cf, bootstrap::STACK_NAME, &set).await {
+                return report(e);
+            }
+            let finished = match follow(
+                &cf,
+                bootstrap::STACK_NAME,
+                after.as_deref(),
+                &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
+                Some(plan.changes.len()),
+                poll,
+                out,
+            )
+            .await
+            {
+                Ok(f) => f,
+                Err(o) => return o,
+            };
+            if !show_finished(&finished, bootstrap::STACK_NAME, out) {
+                return Outcome::Failed;
+            }
+        }
+    }
+    let bucket = bootstrap::bucket_name(&account, &region);
+    match bootstrap::bucket_exists(&aws_sdk_s3::Client::new(&sdk), &bucket).await {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!(
+                "{}: the stack is complete but bucket {bucket} does not exist",
+                bootstrap::STACK_NAME
+            );
+            return Outcome::Failed;
+        }
+        Err(e) => return report(e),
+    }
+    if args.output_format == OutputFormat::Json {
+        println!(
+            "{}",
+            json!({"stack": bootstrap::STACK_NAME, "account": account, "region": region, "bucket": bucket})
+        );
+    } else {
+        out.say(&format!("artifact bucket: {bucket}"));
+    }
+    Outcome::Ok
+}

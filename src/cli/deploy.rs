@@ -1,0 +1,592 @@
+//! `wh deploy`: preflight, upload the build's zips, make a change set, show it, stop at the
+//! replacement gate, execute it, follow the stack events, write the flat-outputs file.
+//! `wh diff` and `wh bootstrap` share its steps.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::ChangeSetType;
+use serde_json::{Value, json};
+use wh::deploy::artifacts::{self, TemplateSource};
+use wh::deploy::plan::Plan;
+use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
+use wh::deploy::{DeployError, bootstrap, outputs, preflight};
+use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
+use wh::ir::names::Function;
+use wh::pipeline::{self, Compilation};
+
+use super::{Outcome, OutputFormat, StackArgs, runtime, write_files};
+
+/// Arguments of `wh deploy`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Stop after showing the change set, leaving it for review (execute it in the console or
+    /// run `wh deploy` again).
+    #[arg(long)]
+    plan: bool,
+    /// Go on even when a table, queue, key, bus, secret, log group or custom-named resource
+    /// would be replaced or removed.
+    #[arg(long)]
+    allow_replace: bool,
+    /// `change-set` (review, then execute) or `direct` (CreateStack/UpdateStack, no preview).
+    #[arg(long, value_enum, default_value_t)]
+    method: Method,
+    /// The artifact bucket (default: the one `wh bootstrap` made, from its stack's outputs).
+    #[arg(long, value_name = "BUCKET")]
+    artifact_bucket: Option<String>,
+    /// Where `wh build` put the zips: <DIR>/<env>/manifest.json.
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    dist: PathBuf,
+    /// Where the flat-outputs file goes.
+    #[arg(long, value_name = "DIR", default_value = "outputs")]
+    out_dir: PathBuf,
+    /// Seconds between polls of CloudFormation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    poll: f64,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+/// How a deploy reaches CloudFormation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// CreateChangeSet, show it, ExecuteChangeSet.
+    #[default]
+    ChangeSet,
+    /// CreateStack or UpdateStack at once, as `cdk deploy --method=direct`.
+    Direct,
+}
+
+/// Prints for people on stdout, or, with JSON output, keeps stdout for the one document and
+/// tells people on stderr.
+pub struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    /// A printer for `format`.
+    pub fn new(format: OutputFormat) -> Self {
+        Printer {
+            json: format == OutputFormat::Json,
+        }
+    }
+
+    /// A line of progress.
+    pub fn say(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+/// A compiled spec, resolved to one stack in one account.
+pub struct Target {
+    /// The spec's path, as given.
+    pub spec: PathBuf,
+    /// The compiled spec.
+    pub compilation: Compilation,
+    /// The environment suffix.
+    pub suffix: String,
+    /// `<name>-<suffix>`.
+    pub stack_name: String,
+    /// The template as JSON.
+    pub template: Value,
+    /// The SDK configuration.
+    pub sdk: aws_config::SdkConfig,
+}
+
+/// Compiles the spec, checks the suffix and finds credentials; `what` names the command in errors.
+pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
+    let compilation = pipeline::compile(&args.spec).map_err(|e| {
+        eprintln!(
+            "{}: {e}; run `wh compile {}` for the details",
+            args.spec.display(),
+            args.spec.display()
+        );
+        Outcome::Failed
+    })?;
+    let suffix = args
+        .suffix
+        .clone()
+        .unwrap_or_else(|| compilation.stack.default_suffix.clone());
+    if let Err(e) = preflight::check_suffix(&compilation.stack, &suffix) {
+        eprintln!("{what}: {e}");
+        return Err(Outcome::Failed);
+    }
+    let template = serde_json::from_str(compilation.template()).map_err(|e| {
+        eprintln!("{what}: the compiled template is not JSON ({e}); this is a bug in wh");
+        Outcome::Error
+    })?;
+    let sdk = args.sdk(&compilation.stack.region).await;
+    Ok(Target {
+        spec: args.spec.clone(),
+        stack_name: format!("{}-{suffix}", compilation.stack.name),
+        suffix,
+        compilation,
+        template,
+        sdk,
+    })
+}
+
+/// The preflight: credentials, then the account's Lambda concurrency. Against an emulator
+/// (`--endpoint-url`) a concurrency reading that fails is a warning, not a stop: emulators
+/// do not implement GetAccountSettings.
+pub async fn preflight(
+    t: &Target,
+    emulated: bool,
+    out: &Printer,
+) -> Result<(String, Value), Outcome> {
+    let account = preflight::account_id(&t.sdk).await.map_err(|e| {
+        eprintln!("preflight: {e}");
+        Outcome::Failed
+    })?;
+    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    out.say(&format!(
+        "account {account}, region {region}, stack {}",
+        t.stack_name
+    ));
+    let reserved: u32 = t
+        .compilation
+        .stack
+        .functions
+        .iter()
+        .map(|f| f.reserved)
+        .sum();
+    match preflight::concurrency(&t.sdk, &t.compilation.stack, &t.suffix).await {
+        Ok(c) => match preflight::check_concurrency(reserved, c) {
+            Ok(left) => {
+                out.say(&format!(
+                    "Lambda concurrency: the spec reserves {reserved}; {} unreserved in the account, {left} left after this deploy",
+                    c.unreserved + c.already_reserved
+                ));
+                let report = json!({"account": account, "reserved": reserved, "unreserved": c.unreserved, "headroom": left});
+                Ok((account, report))
+            }
+            Err(e) => {
+                eprintln!("preflight: {e}");
+                Err(Outcome::Failed)
+            }
+        },
+        Err(e) if emulated => {
+            eprintln!(
+                "warning: the Lambda concurrency preflight was skipped against the emulator: {e}"
+            );
+            let report =
+                json!({"account": account, "reserved": reserved, "concurrency_checked": false});
+            Ok((account, report))
+        }
+        Err(e) => {
+            eprintln!("preflight: {e}");
+            Err(Outcome::Failed)
+        }
+    }
+}
+
+/// The artifact bucket: given, or the one `wh bootstrap` made for this account and region.
+pub async fn artifact_bucket(
+    t: &Target,
+    given: Option<&str>,
+    account: &str,
+) -> Result<String, Outcome> {
+    if let Some(b) = given {
+        return Ok(b.to_owned());
+    }
+    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let bucket = bootstrap::bucket_name(account, &region);
+    match bootstrap::bucket_exists(&aws_sdk_s3::Client::new(&t.sdk), &bucket).await {
+        Ok(true) => Ok(bucket),
+        Ok(false) => {
+            eprintln!(
+                "no artifact bucket {bucket}: run `wh bootstrap {}` once for this account and region, or pass --artifact-bucket",
+                t.spec.display()
+            );
+            Err(Outcome::Failed)
+        }
+        Err(e) => Err(report(e)),
+    }
+}
+
+/// Reads the build, uploads what is new, and puts the deployment together.
+pub async fn assemble(
+    t: &Target,
+    dist: &std::path::Path,
+    bucket: &str,
+    out: &Printer,
+) -> Result<(Deployment, Value), Outcome> {
+    let built = artifacts::read(dist, &t.compilation.env, &t.spec).map_err(|e| {
+        eprintln!("{e}");
+        Outcome::Failed
+    })?;
+    let s3 = aws_sdk_s3::Client::new(&t.sdk);
+    let uploads = artifacts::upload(&s3, bucket, &built)
+        .await
+        .map_err(report)?;
+    for (a, u) in built.iter().zip(&uploads) {
+        out.say(&format!(
+            "{}: s3://{bucket}/{} ({:.2} MB, {})",
+            a.function.slug(),
+            u.key,
+            u.bytes as f64 / 1e6,
+            if u.uploaded {
+                "uploaded"
+            } else {
+                "already there"
+            }
+        ));
+    }
+    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let body = t.compilation.template();
+    let template = artifacts::template_source(&s3, bucket, &region, &t.stack_name, body)
+        .await
+        .map_err(report)?;
+    let key = |f: Function| {
+        built
+            .iter()
+            .find(|a| a.function == f)
+            .map(|a| a.entry.s3_key.clone())
+            .unwrap_or_default()
+    };
+    let deployment = Deployment {
+        stack: t.stack_name.clone(),
+        template: template.clone(),
+        parameters: vec![
+            ("EnvironmentSuffix".into(), t.suffix.clone()),
+            ("ArtifactBucket".into(), bucket.to_owned()),
+            ("ReceiverCodeKey".into(), key(Function::Receiver)),
+            ("ProcessorCodeKey".into(), key(Function::Processor)),
+            ("AuditCodeKey".into(), key(Function::Audit)),
+        ],
+        tags: vec![
+            ("wh:spec".into(), t.compilation.env.clone()),
+            ("wh:suffix".into(), t.suffix.clone()),
+        ],
+    };
+    let template_json = match &template {
+        TemplateSource::Body(_) => json!("inline"),
+        TemplateSource::Url(u) => json!(u),
+    };
+    Ok((
+        deployment,
+        json!({"uploads": uploads, "template": template_json}),
+    ))
+}
+
+/// Reports a deploy error, as a failed step.
+pub fn report(e: DeployError) -> Outcome {
+    eprintln!("{e}");
+    Outcome::Failed
+}
+
+/// A change set name unique enough per stack: `wh-<unix seconds>`.
+pub fn change_set_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("wh-{secs}")
+}
+
+/// Shows a plan: the one-line count first, then each change.
+pub fn show_plan(plan: &Plan, out: &Printer) {
+    for line in plan.render().lines() {
+        out.say(line);
+    }
+}
+
+/// Follows a stack operation to its end with a progress display, stopping (not cancelling)
+/// on Ctrl-C. `expected` is the number of resource changes, when known.
+pub async fn follow(
+    cf: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    after: Option<&str>,
+    success: &[&str],
+    expected: Option<usize>,
+    poll: Duration,
+    out: &Printer,
+) -> Result<Finished, Outcome> {
+    let bar = match expected {
+        Some(n) => indicatif::ProgressBar::new(n as u64),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if out.json || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut on_event = |e: &ResourceEvent| {
+        let reason = e
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        let line = format!(
+            "{} {:<22} {} {}{reason}",
+            e.time, e.status, e.logical_id, e.resource_type
+        );
+        if bar.is_hidden() {
+            out.say(&line);
+        } else {
+            bar.println(line);
+        }
+        if e.resource_type != "AWS::CloudFormation::Stack" && e.status.ends_with("_COMPLETE") {
+            bar.inc(1);
+        }
+        bar.set_message(format!("{} {}", e.logical_id, e.status));
+    };
+    let watching = stack::watch(cf, stack, after, success, poll, &mut on_event);
+    let result = tokio::select! {
+        r = watching => r,
+        _ = tokio::signal::ctrl_c() => {
+            bar.finish_and_clear();
+            eprintln!(
+                "stopped watching {stack}; CloudFormation goes on with the operation (Ctrl-C does not cancel it). \
+                 Follow it with `aws cloudformation describe-stacks --stack-name {stack}` or in the console."
+            );
+            return Err(Outcome::Interrupted);
+        }
+    };
+    bar.finish_and_clear();
+    result.map_err(report)
+}
+
+/// Prints how a stack operation ended; true when it succeeded.
+pub fn show_finished(f: &Finished, stack: &str, out: &Printer) -> bool {
+    if f.succeeded {
+        out.say(&format!("{stack}: {}", f.status));
+        return true;
+    }
+    eprintln!("{stack}: {}", f.status);
+    if let Some(r) = &f.reason {
+        eprintln!("  {r}");
+    }
+    for e in &f.failures {
+        eprintln!(
+            "  {} ({}) {}: {}",
+            e.logical_id,
+            e.resource_type,
+            e.status,
+            e.reason.as_deref().unwrap_or("no reason given")
+        );
+    }
+    false
+}
+
+/// Reads the stack's outputs and writes its flat-outputs file; returns them.
+pub async fn write_outputs(
+    t: &Target,
+    out_dir: &std::path::Path,
+    out: &Printer,
+) -> Result<Value, Outcome> {
+    let values = outputs::fetch(&t.sdk, &t.stack_name).await.map_err(|e| {
+        eprintln!("{e}");
+        Outcome::Failed
+    })?;
+    let missing: Vec<&str> = OUTPUT_KEYS
+        .iter()
+        .copied()
+        // The custom-domain outputs exist only when the spec has a domain.
+        .filter(|k| !values.contains_key(*k) && !k.starts_with("CustomDomain"))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: the stack has no output {}; commands that read the flat-outputs file need them",
+            missing.join(", ")
+        );
+    }
+    let text = outputs::render(&t.stack_name, &values);
+    let file = format!("{}.json", t.stack_name);
+    write_files(out_dir, &[(PathBuf::from(&file), text.as_str())])?;
+    out.say(&format!("wrote {}", out_dir.join(&file).display()));
+    Ok(json!({"file": out_dir.join(&file), "values": values}))
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    let out = Printer::new(args.output_format);
+    let mut doc = serde_json::Map::new();
+    let outcome = rt.block_on(deploy(args, &out, &mut doc));
+    if out.json {
+        doc.insert("ok".into(), json!(matches!(outcome, Outcome::Ok)));
+        println!("{}", Value::Object(doc));
+    }
+    outcome
+}
+
+async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Value>) -> Outcome {
+    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let t = match target(&args.stack, "wh deploy").await {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    doc.insert("stack".into(), json!(t.stack_name));
+    doc.insert("suffix".into(), json!(t.suffix));
+    let account = match preflight(&t, args.stack.endpoint_url.is_some(), out).await {
+        Ok((account, p)) => {
+            doc.insert("preflight".into(), p);
+            account
+        }
+        Err(o) => return o,
+    };
+    let cf = aws_sdk_cloudformation::Client::new(&t.sdk);
+    let existing = match stack::describe(&cf, &t.stack_name).await {
+        Ok(e) => e,
+        Err(e) => return report(e),
+    };
+    let kind = match stack::change_set_type(existing.as_ref()) {
+        Ok(k) => k,
+        Err(e) => return report(e),
+    };
+    let bucket = match artifact_bucket(&t, args.artifact_bucket.as_deref(), &account).await {
+        Ok(b) => b,
+        Err(o) => return o,
+    };
+    let (deployment, shipped) = match assemble(&t, &args.dist, &bucket, out).await {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    doc.insert("artifacts".into(), shipped);
+
+    let (expected, after) = match args.method {
+        Method::ChangeSet => {
+            let set = change_set_name();
+            let prepared =
+                match stack::create_change_set(&cf, &deployment, kind.clone(), &set, poll).await {
+                    Ok(p) => p,
+                    Err(e) => return report(e),
+                };
+            let plan = match prepared {
+                Prepared::NoChanges => {
+                    out.say("no changes");
+                    doc.insert("result".into(), json!("no-changes"));
+                    return finish_outputs(&t, args, out, doc).await;
+                }
+                Prepared::ChangeSet { plan, .. } => plan,
+            };
+            show_plan(&plan, out);
+            doc.insert("summary".into(), json!(plan.counts()));
+            doc.insert("changes".into(), json!(plan.changes));
+            doc.insert("change_set".into(), json!(set));
+            let blocked = plan.blocked(&t.template);
+            if !blocked.is_empty() && !args.allow_replace {
+                eprintln!("stopped: this change set would lose state or cannot be applied:");
+                for b in &blocked {
+                    eprintln!("  {}", b.reason);
+                }
+                eprintln!(
+                    "Nothing was changed. Re-run with --allow-replace if that is intended (and the data is safe)."
+                );
+                let _ = stack::delete_change_set(&cf, &t.stack_name, &set).await;
+                if kind == ChangeSetType::Create {
+                    let _ = stack::delete(&cf, &t.stack_name).await;
+                }
+                doc.insert("result".into(), json!("blocked"));
+                doc.insert("blocked".into(), json!(blocked));
+                return Outcome::Failed;
+            }
+            if args.plan {
+                out.say(&format!(
+                    "change set {set} of {} left for review; nothing was executed",
+                    t.stack_name
+                ));
+                doc.insert("result".into(), json!("planned"));
+                return Outcome::Ok;
+            }
+            let after = match stack::newest_event(&cf, &t.stack_name).await {
+                Ok(a) => a,
+                Err(e) => return report(e),
+            };
+            if let Err(e) = stack::execute_change_set(&cf, &t.stack_name, &set).await {
+                return report(e);
+            }
+            out.say(&format!("executing change set {set}"));
+            (Some(plan.changes.len()), after)
+        }
+        Method::Direct => {
+            if args.plan {
+                eprintln!(
+                    "wh deploy: --plan needs a change set; it cannot be used with --method direct"
+                );
+                return Outcome::Error;
+            }
+            let create = kind == ChangeSetType::Create && existing.is_none();
+            if !create && !args.allow_replace {
+                eprintln!(
+                    "wh deploy: --method direct updates without a preview, so the replacement gate cannot check it; \
+                     pass --allow-replace to update {} directly, or use the default change-set method",
+                    t.stack_name
+                );
+                return Outcome::Failed;
+            }
+            let after = match stack::newest_event(&cf, &t.stack_name).await {
+                Ok(a) => a,
+                Err(e) => return report(e),
+            };
+            match stack::direct(&cf, &deployment, create).await {
+                Ok(Direct::Started) => {}
+                Ok(Direct::NoChanges) => {
+                    out.say("no changes");
+                    doc.insert("result".into(), json!("no-changes"));
+                    return finish_outputs(&t, args, out, doc).await;
+                }
+                Err(e) => return report(e),
+            }
+            out.say(&format!(
+                "{} {} directly",
+                if create { "creating" } else { "updating" },
+                t.stack_name
+            ));
+            (None, after)
+        }
+    };
+    let finished = match follow(
+        &cf,
+        &t.stack_name,
+        after.as_deref(),
+        &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
+        expected,
+        poll,
+        out,
+    )
+    .await
+    {
+        Ok(f) => f,
+        Err(o) => return o,
+    };
+    doc.insert("status".into(), json!(finished.status));
+    if !show_finished(&finished, &t.stack_name, out) {
+        doc.insert("result".into(), json!("failed"));
+        doc.insert("failures".into(), json!(finished.failures));
+        return Outcome::Failed;
+    }
+    doc.insert("result".into(), json!("deployed"));
+    finish_outputs(&t, args, out, doc).await
+}
+
+async fn finish_outputs(
+    t: &Target,
+    args: &Args,
+    out: &Printer,
+    doc: &mut serde_json::Map<String, Value>,
+) -> Outcome {
+    match write_outputs(t, &args.out_dir, out).await {
+        Ok(o) => {
+            doc.insert("outputs".into(), o);
+            Outcome::Ok
+        }
+        Err(o) => o,
+    }
+}

@@ -1,0 +1,127 @@
+//! `wh diff`: what `wh deploy` would change, from a change set that is deleted again. It uploads
+//! the build's zips and (when large) the template, as a deploy would: the objects are
+//! content-addressed, so that changes nothing a stack uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_cloudformation::types::ChangeSetType;
+use serde_json::{Value, json};
+use wh::deploy::stack::{self, Prepared};
+
+use super::deploy::{
+    Printer, artifact_bucket, assemble, change_set_name, report, show_plan, target,
+};
+use super::{Outcome, OutputFormat, StackArgs, runtime};
+
+/// Arguments of `wh diff`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The artifact bucket (default: the one `wh bootstrap` made).
+    #[arg(long, value_name = "BUCKET")]
+    artifact_bucket: Option<String>,
+    /// Where `wh build` put the zips: <DIR>/<env>/manifest.json.
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    dist: PathBuf,
+    /// Seconds between polls of CloudFormation.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    poll: f64,
+    /// How to print the changes.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    let out = Printer::new(args.output_format);
+    rt.block_on(diff(args, &out))
+}
+
+async fn diff(args: &Args, out: &Printer) -> Outcome {
+    let t = match target(&args.stack, "wh diff").await {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    let cf = aws_sdk_cloudformation::Client::new(&t.sdk);
+    let existing = match stack::describe(&cf, &t.stack_name).await {
+        Ok(e) => e,
+        Err(e) => return report(e),
+    };
+    let kind = match stack::change_set_type(existing.as_ref()) {
+        Ok(k) => k,
+        Err(e) => return report(e),
+    };
+    let account = match wh::deploy::preflight::account_id(&t.sdk).await {
+        Ok(a) => a,
+        Err(e) => return report(e),
+    };
+    let bucket = match artifact_bucket(&t, args.artifact_bucket.as_deref(), &account).await {
+        Ok(b) => b,
+        Err(o) => return o,
+    };
+    let (deployment, _) = match assemble(&t, &args.dist, &bucket, out).await {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    let set = change_set_name();
+    let prepared = stack::create_change_set(
+        &cf,
+        &deployment,
+        kind.clone(),
+        &set,
+        Duration::from_secs_f64(args.poll.max(0.05)),
+    )
+    .await;
+    let plan = match prepared {
+        Err(e) => return report(e),
+        Ok(Prepared::NoChanges) => Default::default(),
+        Ok(Prepared::ChangeSet { plan, .. }) => {
+            // Leave nothing behind: the change set, and for a stack that does not exist yet,
+            // the empty stack CloudFormation made to hold it.
+            if let Err(e) = stack::delete_change_set(&cf, &t.stack_name, &set).await {
+                eprintln!("warning: {e}");
+            }
+            if kind == ChangeSetType::Create
+                && let Err(e) = stack::delete(&cf, &t.stack_name).await
+            {
+                eprintln!("warning: {e}");
+            }
+            plan
+        }
+    };
+    let blocked = plan.blocked(&t.template);
+    if args.output_format == OutputFormat::Json {
+        let doc: Value = json!({
+            "stack": t.stack_name,
+            "create": kind == ChangeSetType::Create,
+            "summary": plan.counts(),
+            "changes": plan.changes,
+            "blocked": blocked,
+        });
+        println!("{doc}");
+        return Outcome::Ok;
+    }
+    if plan.is_empty() {
+        out.say(&format!("{}: no changes", t.stack_name));
+        return Outcome::Ok;
+    }
+    out.say(&format!(
+        "{} ({})",
+        t.stack_name,
+        if kind == ChangeSetType::Create {
+            "new stack"
+        } else {
+            "update"
+        }
+    ));
+    show_plan(&plan, out);
+    for b in &blocked {
+        out.say(&format!("needs --allow-replace: {}", b.reason));
+    }
+    Outcome::Ok
+}

@@ -1,0 +1,458 @@
+//! `wh bootstrap`, `wh deploy`, `wh diff` and `wh destroy`, the real binary against moto server
+//! on 127.0.0.1: what the stack's resources became is read back through the service APIs.
+//! (What moto cannot show is in `deploy_replay.rs`, on recorded AWS answers.)
+
+mod common;
+
+#[path = "../runtime/tests/support/moto.rs"]
+mod moto;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use wh::ir::names::Function;
+use wh::package::{PackagedFunction, lambda_zip};
+
+const BUCKET: &str = "wh-artifacts-123456789012-eu-west-1";
+
+/// A working directory with the spec and a build: real zips of stand-in executables (moto
+/// never runs them; the arm64 build itself is tested in arm64.rs).
+fn workdir(spec: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    let dist = dir.path().join("dist/spec");
+    std::fs::create_dir_all(&dist).unwrap();
+    let mut functions = serde_json::Map::new();
+    for f in Function::ALL {
+        let zip = lambda_zip(format!("stand-in {}", f.slug()).as_bytes()).unwrap();
+        let entry = PackagedFunction::new("shop-test", f.slug(), &zip);
+        std::fs::write(dist.join(&entry.zip), &zip).unwrap();
+        functions.insert(f.slug().into(), serde_json::to_value(entry).unwrap());
+    }
+    let manifest = serde_json::json!({"stack": "shop-test", "functions": functions});
+    std::fs::write(dist.join("manifest.json"), manifest.to_string()).unwrap();
+    dir
+}
+
+fn wh(dir: &Path, moto: &moto::Moto, args: &[&str]) -> Output {
+    wh_command(dir, moto, args).output().unwrap()
+}
+
+fn wh_command(dir: &Path, moto: &moto::Moto, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wh"));
+    cmd.current_dir(dir)
+        .args(args)
+        .args(["spec.yaml", "--endpoint-url", &moto.url, "--poll", "0.1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+async fn sdk(moto: &moto::Moto) -> aws_config::SdkConfig {
+    moto.config()
+        .await
+        .into_builder()
+        .region(aws_config::Region::new("eu-west-1"))
+        .build()
+}
+
+async fn queue_attribute(
+    sdk: &aws_config::SdkConfig,
+    queue: &str,
+    name: QueueAttributeName,
+) -> String {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    attrs[&name].clone()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
+    let moto = moto::Moto::start();
+    let dir = workdir(common::BASE);
+    let sdk = block_on(sdk(&moto));
+
+    let o = wh(dir.path(), &moto, &["deploy"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "no artifact bucket {BUCKET}: run `wh bootstrap spec.yaml`"
+        )),
+        "{}",
+        text(&o)
+    );
+
+    let o = wh(dir.path(), &moto, &["bootstrap"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains(&format!("artifact bucket: {BUCKET}")),
+        "{}",
+        text(&o)
+    );
+    let encryption = block_on(
+        aws_sdk_s3::Client::new(&sdk)
+            .get_bucket_encryption()
+            .bucket(BUCKET)
+            .send(),
+    )
+    .unwrap();
+    let rule = &encryption
+        .server_side_encryption_configuration()
+        .unwrap()
+        .rules()[0];
+    assert_eq!(
+        rule.apply_server_side_encryption_by_default()
+            .unwrap()
+            .sse_algorithm()
+            .as_str(),
+        "AES256"
+    );
+    let again = wh(dir.path(), &moto, &["bootstrap"]);
+    assert!(
+        stdout(&again).contains("already bootstrapped"),
+        "{}",
+        text(&again)
+    );
+
+    // Create, through a change set.
+    let o = wh(dir.path(), &moto, &["deploy"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = stdout(&o);
+    let template: serde_json::Value = block_on(async {
+        let t = aws_sdk_cloudformation::Client::new(&sdk)
+            .get_template()
+            .stack_name("shop-test")
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str(t.template_body().unwrap()).unwrap()
+    });
+    let resources = template["Resources"].as_object().unwrap().len();
+    assert!(
+        out.contains(&format!(
+            "{resources} to add, 0 to modify, 0 to replace, 0 to remove"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("+ WebhookTable AWS::DynamoDB::Table"), "{out}");
+    assert!(out.contains("shop-test: CREATE_COMPLETE"), "{out}");
+    assert_eq!(out.matches(", uploaded)").count(), 3, "{out}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dist/spec/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let receiver_key = manifest["functions"]["receiver"]["s3_key"]
+        .as_str()
+        .unwrap();
+    block_on(async {
+        // The zips and the template (over 51,200 bytes) are in the bucket.
+        let s3 = aws_sdk_s3::Client::new(&sdk);
+        let listed = s3.list_objects_v2().bucket(BUCKET).send().await.unwrap();
+        let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+        assert!(keys.contains(&receiver_key), "{keys:?}");
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("shop-test/templates/") && k.ends_with(".json")),
+            "{keys:?}"
+        );
+        // The function runs the uploaded zip.
+        let f = aws_sdk_lambda::Client::new(&sdk)
+            .get_function()
+            .function_name("shop-receiver-test")
+            .send()
+            .await
+            .unwrap();
+        let location = f.code().unwrap().location().unwrap();
+        assert!(location.ends_with(receiver_key), "{location}");
+        // The table streams both images to the audit logger.
+        let table = aws_sdk_dynamodb::Client::new(&sdk)
+            .describe_table()
+            .table_name("shop-webhooks-test")
+            .send()
+            .await
+            .unwrap();
+        let table = table.table().unwrap();
+        assert!(table.latest_stream_arn().is_some());
+        assert_eq!(
+            table
+                .stream_specification()
+                .unwrap()
+                .stream_view_type()
+                .unwrap()
+                .as_str(),
+            "NEW_AND_OLD_IMAGES"
+        );
+    });
+    let redrive: serde_json::Value = serde_json::from_str(&block_on(queue_attribute(
+        &sdk,
+        "shop-processing-test",
+        QueueAttributeName::RedrivePolicy,
+    )))
+    .unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":shop-dlq-test"),
+        "{redrive}"
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"],
+        wh::ir::derive::MAX_RECEIVE_COUNT
+    );
+    assert_eq!(
+        block_on(queue_attribute(
+            &sdk,
+            "shop-processing-test",
+            QueueAttributeName::MessageRetentionPeriod
+        )),
+        "345600"
+    );
+
+    // The same spec again: nothing to do, nothing uploaded.
+    let o = wh(dir.path(), &moto, &["deploy"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("no changes"), "{}", text(&o));
+    assert_eq!(
+        stdout(&o).matches("already there").count(),
+        3,
+        "{}",
+        text(&o)
+    );
+
+    // A real change: `wh diff` shows it and changes nothing ...
+    // (moto applies only a queue's VisibilityTimeout on update: a longer batching window
+    // lengthens it.)
+    let visibility = || {
+        block_on(queue_attribute(
+            &sdk,
+            "shop-processing-test",
+            QueueAttributeName::VisibilityTimeout,
+        ))
+        .parse::<u64>()
+        .unwrap()
+    };
+    let visibility_before = visibility();
+    let changed = common::edit(&[("    batching_window: 0s", "    batching_window: 5s")]);
+    std::fs::write(dir.path().join("spec.yaml"), &changed).unwrap();
+    let change_sets = || {
+        let listed = block_on(
+            aws_sdk_cloudformation::Client::new(&sdk)
+                .list_change_sets()
+                .stack_name("shop-test")
+                .send(),
+        )
+        .unwrap();
+        listed
+            .summaries()
+            .iter()
+            .filter_map(|s| s.change_set_name().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    let before = change_sets();
+    let o = wh(dir.path(), &moto, &["diff", "--output-format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let diff: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(diff["create"], false, "{diff}");
+    assert!(
+        diff["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["logical_id"] == "ProcessingQueue" && c["action"] == "modify"),
+        "{diff}"
+    );
+    assert_eq!(visibility(), visibility_before);
+    assert_eq!(change_sets(), before, "wh diff leaves no change set behind");
+
+    // ... and `wh deploy` applies it.
+    let o = wh(dir.path(), &moto, &["deploy", "--output-format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["result"], "deployed", "{report}");
+    assert_eq!(report["status"], "UPDATE_COMPLETE", "{report}");
+    assert_eq!(visibility(), visibility_before + 5);
+
+    // Destroy: refused without a terminal or --yes, then done.
+    let o = wh(dir.path(), &moto, &["destroy"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pass --yes"), "{}", text(&o));
+    let o = wh(dir.path(), &moto, &["destroy", "--yes"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("shop-test: DELETE_COMPLETE"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("outputs/shop-test.json").exists());
+    let gone = block_on(
+        aws_sdk_cloudformation::Client::new(&sdk)
+            .describe_stacks()
+            .stack_name("shop-test")
+            .send(),
+    );
+    assert!(gone.is_err(), "{gone:?}");
+}
+
+#[test]
+fn direct_deploys_write_flat_outputs_and_suffixes_never_collide() {
+    let moto = moto::Moto::start();
+    let dir = workdir(common::BASE);
+    let sdk = block_on(sdk(&moto));
+    assert!(wh(dir.path(), &moto, &["bootstrap"]).status.success());
+
+    // Two PR environments at once.
+    let children: Vec<_> = ["pr-1", "pr-2"]
+        .iter()
+        .map(|suffix| {
+            wh_command(
+                dir.path(),
+                &moto,
+                &["deploy", "--method", "direct", "--suffix", suffix],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(stdout(&o).contains(": CREATE_COMPLETE"), "{}", text(&o));
+    }
+    for suffix in ["pr-1", "pr-2"] {
+        let file = dir.path().join(format!("outputs/shop-{suffix}.json"));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let outputs = &doc[format!("shop-{suffix}")];
+        assert!(
+            outputs["ProcessingQueueUrl"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/shop-processing-{suffix}")),
+            "{doc}"
+        );
+        assert_eq!(
+            outputs["WebhookTableName"],
+            format!("shop-webhooks-{suffix}")
+        );
+        assert_eq!(outputs["EnvironmentSuffix"], suffix);
+        assert!(
+            outputs["ApiUrl"].as_str().unwrap().starts_with("https://"),
+            "{doc}"
+        );
+        assert_eq!(
+            block_on(queue_attribute(
+                &sdk,
+                &format!("shop-processing-{suffix}"),
+                QueueAttributeName::MessageRetentionPeriod
+            )),
+            "345600"
+        );
+    }
+
+    // An update without a preview needs the caller to accept what the gate would have checked.
+    let o = wh(
+        dir.path(),
+        &moto,
+        &["deploy", "--method", "direct", "--suffix", "pr-1"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pass --allow-replace"), "{}", text(&o));
+    let o = wh(
+        dir.path(),
+        &moto,
+        &[
+            "deploy",
+            "--method",
+            "direct",
+            "--suffix",
+            "pr-1",
+            "--allow-replace",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("no changes"), "{}", text(&o));
+}
+
+#[test]
+fn a_retain_spec_deploys_only_under_its_own_suffix() {
+    let moto = moto::Moto::start();
+    let dir = workdir(&common::edit(&[(
+        "lifecycle: ephemeral",
+        "lifecycle: retain",
+    )]));
+    let o = wh(dir.path(), &moto, &["deploy", "--suffix", "pr-3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("deploys only under its own suffix `test`, not `pr-3`"),
+        "{}",
+        text(&o)
+    );
+    let o = wh(dir.path(), &moto, &["destroy", "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pass --force"), "{}", text(&o));
+}
+
+#[test]
+fn a_stack_the_emulator_rejects_is_a_readable_error() {
+    let moto = moto::Moto::start();
+    let dir = workdir(common::BASE);
+    let sdk = block_on(sdk(&moto));
+    assert!(wh(dir.path(), &moto, &["bootstrap"]).status.success());
+    // A table of the same name already exists, made outside the stack.
+    block_on(moto::create_table(&sdk, "shop-webhooks-test"));
+    let o = wh(dir.path(), &moto, &["deploy", "--method", "direct"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("CloudFormation CreateStack"), "{stderr}");
+    assert!(
+        stderr.contains("Table already exists: shop-webhooks-test"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Extensions"),
+        "the raw SDK dump is not an error message: {stderr}"
+    );
+}
