@@ -456,3 +456,30 @@ fn a_stack_the_emulator_rejects_is_a_readable_error() {
         "the raw SDK dump is not an error message: {stderr}"
     );
 }
+
+#[test]
+fn without_credentials_the_preflight_says_where_it_looked() {
+    let moto = moto::Moto::start();
+    let dir = workdir(common::BASE);
+    let home = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .current_dir(dir.path())
+        .args(["deploy", "spec.yaml", "--endpoint-url", &moto.url])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var("PATH").unwrap())
+        // No instance-metadata lookups from a test.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("preflight: no usable AWS credentials"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID") && stderr.contains("~/.aws/credentials"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,466 @@
+//! What moto cannot show, on AWS's own answers replayed through the SDK's test client
+//! (`aws-smithy-http-client`'s `StaticReplayClient`): the account-concurrency preflight, stack
+//! events of a failed update and their reasons, a change set that would replace a table, and
+//! both of CloudFormation's ways of saying "nothing to change". The bodies are shaped as AWS
+//! sends them (CloudFormation's query-protocol XML, Lambda's REST JSON).
+
+mod common;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::config::Credentials;
+use aws_sdk_cloudformation::types::ChangeSetType;
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+use wh::deploy::artifacts::TemplateSource;
+use wh::deploy::plan::Action;
+use wh::deploy::preflight;
+use wh::deploy::stack::{self, Deployment, Direct, Prepared};
+
+const NS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+const STACK_ID: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-test/5f0c9b10-c9a1-11f0-8de9-0a1b2c3d4e5f";
+
+/// An answer: HTTP status, extra headers, body.
+type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+
+fn replay(answers: Vec<Answer>) -> (StaticReplayClient, SdkConfig) {
+    let events = answers
+        .into_iter()
+        .map(|(status, headers, body)| {
+            let request = http::Request::builder()
+                .uri("https://replay.invalid/")
+                .body(SdkBody::empty())
+                .unwrap();
+            let mut response = http::Response::builder().status(status);
+            for (k, v) in headers {
+                response = response.header(k, v);
+            }
+            ReplayEvent::new(request, response.body(SdkBody::from(body)).unwrap())
+        })
+        .collect();
+    let client = StaticReplayClient::new(events);
+    let config = block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "replay"))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .http_client(client.clone())
+            .load(),
+    );
+    (client, config)
+}
+
+fn xml(action: &str, result: &str) -> Answer {
+    (
+        200,
+        vec![("content-type", "text/xml")],
+        format!(
+            "<{action}Response xmlns=\"{NS}\"><{action}Result>{result}</{action}Result>\
+             <ResponseMetadata><RequestId>7d3c1a52-0000-4000-8000-000000000000</RequestId></ResponseMetadata></{action}Response>"
+        ),
+    )
+}
+
+fn query_error(code: &str, message: &str) -> Answer {
+    (
+        400,
+        vec![("content-type", "text/xml")],
+        format!(
+            "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+             <RequestId>7d3c1a52-0000-4000-8000-000000000001</RequestId></ErrorResponse>"
+        ),
+    )
+}
+
+fn stack_status(status: &str, reason: &str) -> Answer {
+    xml(
+        "DescribeStacks",
+        &format!(
+            "<Stacks><member><StackName>shop-test</StackName><StackId>{STACK_ID}</StackId>\
+             <CreationTime>2026-11-20T09:00:00.000Z</CreationTime><StackStatus>{status}</StackStatus>\
+             <StackStatusReason>{reason}</StackStatusReason></member></Stacks>"
+        ),
+    )
+}
+
+/// Stack events, newest first, as (id, logical id, type, status, reason).
+fn events(list: &[(&str, &str, &str, &str, &str)]) -> Answer {
+    let members: String = list
+        .iter()
+        .map(|(id, logical, ty, status, reason)| {
+            format!(
+                "<member><EventId>{id}</EventId><StackName>shop-test</StackName><StackId>{STACK_ID}</StackId>\
+                 <LogicalResourceId>{logical}</LogicalResourceId><ResourceType>{ty}</ResourceType>\
+                 <Timestamp>2026-11-23T10:15:{:02}.000Z</Timestamp><ResourceStatus>{status}</ResourceStatus>\
+                 <ResourceStatusReason>{reason}</ResourceStatusReason></member>",
+                id.len()
+            )
+        })
+        .collect();
+    xml(
+        "DescribeStackEvents",
+        &format!("<StackEvents>{members}</StackEvents>"),
+    )
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn deployment() -> Deployment {
+    Deployment {
+        stack: "shop-test".into(),
+        template: TemplateSource::Body("{}".into()),
+        parameters: vec![("EnvironmentSuffix".into(), "test".into())],
+        tags: vec![],
+    }
+}
+
+fn base_stack() -> wh::ir::Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, common::BASE).unwrap();
+    wh::pipeline::compile(&path).unwrap().stack
+}
+
+#[test]
+fn a_new_accounts_concurrency_quota_stops_the_deploy_before_anything_is_touched() {
+    let lambda_json = vec![("content-type", "application/json")];
+    let not_found = vec![
+        ("content-type", "application/json"),
+        ("x-amzn-errortype", "ResourceNotFoundException"),
+    ];
+    let (client, sdk) = replay(vec![
+        (
+            200,
+            lambda_json.clone(),
+            r#"{"AccountLimit":{"TotalCodeSize":80530636800,"CodeSizeUnzipped":262144000,"CodeSizeZipped":52428800,"ConcurrentExecutions":10,"UnreservedConcurrentExecutions":10},"AccountUsage":{"TotalCodeSize":0,"FunctionCount":0}}"#.into(),
+        ),
+        (404, not_found.clone(), r#"{"Type":"User","Message":"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:shop-receiver-test"}"#.into()),
+        (404, not_found.clone(), r#"{"Type":"User","Message":"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:shop-processor-test"}"#.into()),
+        (404, not_found, r#"{"Type":"User","Message":"Function not found: arn:aws:lambda:eu-west-1:123456789012:function:shop-audit-test"}"#.into()),
+    ]);
+    let stack = base_stack();
+    let c = block_on(preflight::concurrency(&sdk, &stack, "test")).unwrap();
+    assert_eq!(
+        c,
+        preflight::Concurrency {
+            account_limit: 10,
+            unreserved: 10,
+            already_reserved: 0
+        }
+    );
+    let reserved: u32 = stack.functions.iter().map(|f| f.reserved).sum();
+    assert_eq!(reserved, 14);
+    let e = preflight::check_concurrency(reserved, c)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("reserves 14 concurrent executions, 104 more than this account can give"),
+        "{e}"
+    );
+    let asked: Vec<String> = client
+        .actual_requests()
+        .map(|r| r.uri().to_owned())
+        .collect();
+    assert!(
+        asked[0].ends_with("/2016-08-19/account-settings"),
+        "{asked:?}"
+    );
+    assert!(
+        asked[1].contains("/functions/shop-receiver-test/concurrency"),
+        "{asked:?}"
+    );
+}
+
+#[test]
+fn an_update_counts_the_concurrency_the_stack_already_holds() {
+    let json = vec![("content-type", "application/json")];
+    let (_client, sdk) = replay(vec![
+        (200, json.clone(), r#"{"AccountLimit":{"ConcurrentExecutions":1000,"UnreservedConcurrentExecutions":100}}"#.into()),
+        (200, json.clone(), r#"{"ReservedConcurrentExecutions":10}"#.into()),
+        (200, json.clone(), r#"{"ReservedConcurrentExecutions":2}"#.into()),
+        (200, json, r#"{"ReservedConcurrentExecutions":2}"#.into()),
+    ]);
+    let stack = base_stack();
+    let c = block_on(preflight::concurrency(&sdk, &stack, "test")).unwrap();
+    assert_eq!(c.already_reserved, 14);
+    // 100 unreserved is Lambda's floor; the stack's own 14 come back on update.
+    assert_eq!(preflight::check_concurrency(14, c).unwrap(), 0);
+    assert!(preflight::check_concurrency(15, c).is_err());
+}
+
+#[test]
+fn a_failed_update_reports_the_failing_resources_and_their_reasons() {
+    let reason = "Resource handler returned message: \"Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].\" (RequestToken: 3f1c, HandlerErrorCode: InvalidRequest)";
+    let (_client, sdk) = replay(vec![
+        stack_status("UPDATE_IN_PROGRESS", "User Initiated"),
+        events(&[
+            (
+                "e3",
+                "ReceiverFunction",
+                "AWS::Lambda::Function",
+                "UPDATE_IN_PROGRESS",
+                "",
+            ),
+            (
+                "e2",
+                "shop-test",
+                "AWS::CloudFormation::Stack",
+                "UPDATE_IN_PROGRESS",
+                "User Initiated",
+            ),
+            (
+                "e1",
+                "shop-test",
+                "AWS::CloudFormation::Stack",
+                "UPDATE_COMPLETE",
+                "",
+            ),
+        ]),
+        stack_status(
+            "UPDATE_ROLLBACK_COMPLETE",
+            "The following resource(s) failed to update: [ReceiverFunction].",
+        ),
+        events(&[
+            (
+                "e8",
+                "shop-test",
+                "AWS::CloudFormation::Stack",
+                "UPDATE_ROLLBACK_COMPLETE",
+                "",
+            ),
+            (
+                "e7",
+                "ReceiverFunction",
+                "AWS::Lambda::Function",
+                "UPDATE_COMPLETE",
+                "",
+            ),
+            (
+                "e6",
+                "shop-test",
+                "AWS::CloudFormation::Stack",
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                "The following resource(s) failed to update: [ReceiverFunction].",
+            ),
+            (
+                "e5",
+                "ProcessorFunction",
+                "AWS::Lambda::Function",
+                "UPDATE_FAILED",
+                "Resource update cancelled",
+            ),
+            (
+                "e4",
+                "ReceiverFunction",
+                "AWS::Lambda::Function",
+                "UPDATE_FAILED",
+                reason,
+            ),
+            (
+                "e3",
+                "ReceiverFunction",
+                "AWS::Lambda::Function",
+                "UPDATE_IN_PROGRESS",
+                "",
+            ),
+        ]),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let mut shown = Vec::new();
+    let finished = block_on(stack::watch(
+        &cf,
+        "shop-test",
+        Some("e1"),
+        &["UPDATE_COMPLETE"],
+        Duration::from_millis(1),
+        &mut |e| shown.push(format!("{} {}", e.logical_id, e.status)),
+    ))
+    .unwrap();
+    assert!(!finished.succeeded);
+    assert_eq!(finished.status, "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(
+        finished.reason.as_deref(),
+        Some("The following resource(s) failed to update: [ReceiverFunction].")
+    );
+    // The cause first, the cancellation it led to after.
+    let failures: Vec<(&str, &str)> = finished
+        .failures
+        .iter()
+        .map(|e| (e.logical_id.as_str(), e.reason.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("ReceiverFunction", reason),
+            ("ProcessorFunction", "Resource update cancelled")
+        ]
+    );
+    // Every event once, oldest first, none from before the update.
+    assert_eq!(
+        shown,
+        [
+            "shop-test UPDATE_IN_PROGRESS",
+            "ReceiverFunction UPDATE_IN_PROGRESS",
+            "ReceiverFunction UPDATE_FAILED",
+            "ProcessorFunction UPDATE_FAILED",
+            "shop-test UPDATE_ROLLBACK_IN_PROGRESS",
+            "ReceiverFunction UPDATE_COMPLETE",
+            "shop-test UPDATE_ROLLBACK_COMPLETE",
+        ]
+    );
+}
+
+#[test]
+fn a_change_set_that_replaces_the_table_is_stopped_by_the_gate() {
+    let change = |action: &str, id: &str, ty: &str, replacement: &str, cause: &str| {
+        format!(
+            "<member><Type>Resource</Type><ResourceChange><Action>{action}</Action>\
+             <LogicalResourceId>{id}</LogicalResourceId><PhysicalResourceId>x</PhysicalResourceId>\
+             <ResourceType>{ty}</ResourceType><Replacement>{replacement}</Replacement>\
+             <Scope><member>Properties</member></Scope><Details><member><Target><Attribute>Properties</Attribute>\
+             <Name>{cause}</Name><RequiresRecreation>Always</RequiresRecreation></Target>\
+             <Evaluation>Static</Evaluation><ChangeSource>DirectModification</ChangeSource></member></Details>\
+             </ResourceChange></member>"
+        )
+    };
+    let changes = [
+        change(
+            "Modify",
+            "WebhookTable",
+            "AWS::DynamoDB::Table",
+            "True",
+            "KeySchema",
+        ),
+        change(
+            "Modify",
+            "ReceiverFunction",
+            "AWS::Lambda::Function",
+            "False",
+            "Code",
+        ),
+        change(
+            "Modify",
+            "ProcessingQueue",
+            "AWS::SQS::Queue",
+            "Conditional",
+            "FifoQueue",
+        ),
+    ]
+    .concat();
+    let (_client, sdk) = replay(vec![
+        xml(
+            "CreateChangeSet",
+            &format!(
+                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-1/9f</Id><StackId>{STACK_ID}</StackId>"
+            ),
+        ),
+        xml(
+            "DescribeChangeSet",
+            "<ChangeSetName>wh-1</ChangeSetName><StackName>shop-test</StackName><Status>CREATE_PENDING</Status><ExecutionStatus>UNAVAILABLE</ExecutionStatus>",
+        ),
+        xml(
+            "DescribeChangeSet",
+            &format!(
+                "<ChangeSetName>wh-1</ChangeSetName><StackName>shop-test</StackName><Status>CREATE_COMPLETE</Status>\
+                 <ExecutionStatus>AVAILABLE</ExecutionStatus><Changes>{changes}</Changes>"
+            ),
+        ),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let prepared = block_on(stack::create_change_set(
+        &cf,
+        &deployment(),
+        ChangeSetType::Update,
+        "wh-1",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    let Prepared::ChangeSet { plan, .. } = prepared else {
+        panic!("{prepared:?}")
+    };
+    assert_eq!(
+        plan.summary(),
+        "0 to add, 1 to modify, 2 to replace, 0 to remove"
+    );
+    assert_eq!(plan.changes[0].action, Action::Replace);
+    assert_eq!(plan.changes[0].causes, ["KeySchema"]);
+    assert!(plan.changes[2].maybe);
+    let template = common::compile_text(common::BASE).unwrap();
+    let blocked: Vec<String> = plan
+        .blocked(&template)
+        .into_iter()
+        .map(|b| b.reason)
+        .collect();
+    assert_eq!(blocked.len(), 2, "{blocked:?}");
+    assert!(
+        blocked[0].starts_with("WebhookTable (AWS::DynamoDB::Table): replacing it"),
+        "{blocked:?}"
+    );
+    assert!(
+        blocked[1].starts_with("ProcessingQueue (AWS::SQS::Queue)"),
+        "{blocked:?}"
+    );
+}
+
+#[test]
+fn no_changes_is_not_an_error_either_way() {
+    // A change set: CloudFormation fails it with this reason; wh deletes it and says so.
+    let (client, sdk) = replay(vec![
+        xml(
+            "CreateChangeSet",
+            &format!(
+                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-2/a1</Id><StackId>{STACK_ID}</StackId>"
+            ),
+        ),
+        xml(
+            "DescribeChangeSet",
+            "<ChangeSetName>wh-2</ChangeSetName><StackName>shop-test</StackName><Status>FAILED</Status>\
+             <ExecutionStatus>UNAVAILABLE</ExecutionStatus><StatusReason>The submitted information didn't contain changes. \
+             Submit different information to create a change set.</StatusReason><Changes/>",
+        ),
+        xml("DeleteChangeSet", ""),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let prepared = block_on(stack::create_change_set(
+        &cf,
+        &deployment(),
+        ChangeSetType::Update,
+        "wh-2",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    assert_eq!(prepared, Prepared::NoChanges);
+    let last = client.actual_requests().last().unwrap();
+    let body = String::from_utf8_lossy(last.body().bytes().unwrap()).into_owned();
+    assert!(body.contains("Action=DeleteChangeSet"), "{body}");
+
+    // UpdateStack: a ValidationError with these words.
+    let (_client, sdk) = replay(vec![query_error(
+        "ValidationError",
+        "No updates are to be performed.",
+    )]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let direct = block_on(stack::direct(&cf, &deployment(), false)).unwrap();
+    assert_eq!(direct, Direct::NoChanges);
+
+    // Any other failure stays one, in AWS's words.
+    let (_client, sdk) = replay(vec![query_error(
+        "ValidationError",
+        "Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template",
+    )]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let e = block_on(stack::direct(&cf, &deployment(), false))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "CloudFormation UpdateStack: Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"
+    );
+}
