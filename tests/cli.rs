@@ -222,3 +222,41 @@ fn schema_check_fails_on_a_stale_file() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// Every `wh` command line in the shipped GitHub Actions example names a real subcommand and
+/// only options it has, so the example cannot drift from the CLI.
+#[test]
+fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
+    let text =
+        std::fs::read_to_string(common::repo().join("examples/github-actions/deploy.yml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut lines = Vec::new();
+    for job in doc["jobs"].as_object().unwrap().values() {
+        for step in job["steps"].as_array().unwrap() {
+            if let Some(run) = step["run"].as_str() {
+                lines.extend(
+                    run.lines()
+                        .map(str::trim)
+                        .filter(|l| l.starts_with("wh "))
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    let subcommands: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    for expected in ["compile", "build", "diff", "deploy", "destroy"] {
+        assert!(subcommands.contains(&expected), "{lines:?}");
+    }
+    for line in &lines {
+        let sub = line.split_whitespace().nth(1).unwrap();
+        let help = common::run(&[sub, "--help"]);
+        assert!(help.status.success(), "wh {sub} --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
+            assert!(help.contains(flag), "`{line}`: wh {sub} has no {flag}");
+        }
+    }
+}

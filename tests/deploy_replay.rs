@@ -118,6 +118,7 @@ fn deployment() -> Deployment {
         template: TemplateSource::Body("{}".into()),
         parameters: vec![("EnvironmentSuffix".into(), "test".into())],
         tags: vec![],
+        role_arn: None,
     }
 }
 

@@ -24,13 +24,17 @@ venv() {
   echo "$want" > "$dir/.installed"
 }
 
+# Root on the CI machine; elsewhere (a GitHub runner) through sudo.
+sudo=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo=(sudo); fi
+
 if ! command -v python3 >/dev/null; then
   echo "python3 is needed for the linters: apt-get install python3 python3-venv" >&2
   exit 2
 fi
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   echo "installing python3-venv" >&2
-  apt-get update -qq >&2 && apt-get install -y -qq python3-venv >&2
+  "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq python3-venv >&2
 fi
 
 # The ARM64 packaging test: the Rust target cargo-lambda builds for, and user-mode qemu with
@@ -46,7 +50,7 @@ for d in "${debs[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}" >&2
-  apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 
 venv cfn-lint

@@ -84,6 +84,7 @@ async fn run_async(args: &Args, out: &Printer) -> Outcome {
         template: TemplateSource::Body(render(&bootstrap::template())),
         parameters: vec![],
         tags: vec![("wh:bootstrap".into(), env!("CARGO_PKG_VERSION").into())],
+        role_arn: None,
     };
     let set = change_set_name();
     match stack::create_change_set(&cf, &deployment, kind, &set, poll).await {

@@ -99,6 +99,8 @@ pub struct Target {
     pub template: Value,
     /// The SDK configuration.
     pub sdk: aws_config::SdkConfig,
+    /// `--cfn-role`.
+    pub cfn_role: Option<String>,
 }
 
 /// Compiles the spec, checks the suffix and finds credentials; `what` names the command in errors.
@@ -126,6 +128,7 @@ pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
     let sdk = args.sdk(&compilation.stack.region).await;
     Ok(Target {
         spec: args.spec.clone(),
+        cfn_role: args.cfn_role.clone(),
         stack_name: format!("{}-{suffix}", compilation.stack.name),
         suffix,
         compilation,
@@ -266,6 +269,7 @@ pub async fn assemble(
             ("wh:spec".into(), t.compilation.env.clone()),
             ("wh:suffix".into(), t.suffix.clone()),
         ],
+        role_arn: t.cfn_role.clone(),
     };
     let template_json = match &template {
         TemplateSource::Body(_) => json!("inline"),
@@ -491,7 +495,7 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 );
                 let _ = stack::delete_change_set(&cf, &t.stack_name, &set).await;
                 if kind == ChangeSetType::Create {
-                    let _ = stack::delete(&cf, &t.stack_name).await;
+                    let _ = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await;
                 }
                 doc.insert("result".into(), json!("blocked"));
                 doc.insert("blocked".into(), json!(blocked));

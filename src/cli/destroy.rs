@@ -71,7 +71,7 @@ async fn destroy(args: &Args, out: &Printer) -> Outcome {
         Ok(a) => a,
         Err(e) => return report(e),
     };
-    if let Err(e) = stack::delete(&cf, &t.stack_name).await {
+    if let Err(e) = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await {
         // The request may have gone through even though the answer did not: look before failing.
         match stack::describe(&cf, &info.id).await {
             Ok(None) => {}

@@ -87,7 +87,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
                 eprintln!("warning: {e}");
             }
             if kind == ChangeSetType::Create
-                && let Err(e) = stack::delete(&cf, &t.stack_name).await
+                && let Err(e) = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await
             {
                 eprintln!("warning: {e}");
             }

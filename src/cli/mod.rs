@@ -129,6 +129,10 @@ pub struct StackArgs {
     /// AWS endpoint (an emulator such as moto).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// The IAM role CloudFormation acts as (a service role); the caller then needs only
+    /// CloudFormation, iam:PassRole on it, and the artifact bucket.
+    #[arg(long, value_name = "ARN")]
+    pub cfn_role: Option<String>,
 }
 
 impl StackArgs {

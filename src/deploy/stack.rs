@@ -69,6 +69,9 @@ pub struct Deployment {
     pub parameters: Vec<(String, String)>,
     /// Stack tags (propagated to every resource that takes tags).
     pub tags: Vec<(String, String)>,
+    /// The role CloudFormation acts as (`--cfn-role`); without one it uses the caller's
+    /// credentials, which then need every permission the stack's resources need.
+    pub role_arn: Option<String>,
 }
 
 impl Deployment {
@@ -148,6 +151,7 @@ pub async fn create_change_set(
         .set_parameters(Some(d.parameters()))
         .set_tags(Some(d.tags()))
         .capabilities(Capability::CapabilityNamedIam)
+        .set_role_arn(d.role_arn.clone())
         .description("wh deploy");
     request = match &d.template {
         TemplateSource::Body(b) => request.template_body(b),
@@ -282,6 +286,7 @@ pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct,
             .stack_name(&d.stack)
             .set_parameters(Some(d.parameters()))
             .set_tags(Some(d.tags()))
+            .set_role_arn(d.role_arn.clone())
             .capabilities(Capability::CapabilityNamedIam);
         r = match &d.template {
             TemplateSource::Body(b) => r.template_body(b),
@@ -297,6 +302,7 @@ pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct,
         .stack_name(&d.stack)
         .set_parameters(Some(d.parameters()))
         .set_tags(Some(d.tags()))
+        .set_role_arn(d.role_arn.clone())
         .capabilities(Capability::CapabilityNamedIam);
     r = match &d.template {
         TemplateSource::Body(b) => r.template_body(b),
@@ -311,10 +317,11 @@ pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct,
     }
 }
 
-/// Deletes a stack (DeleteStack returns at once; [`watch`] follows it).
-pub async fn delete(cf: &Client, stack: &str) -> Result<(), DeployError> {
+/// Deletes a stack (DeleteStack returns at once; [`watch`] follows it), as `role_arn` when given.
+pub async fn delete(cf: &Client, stack: &str, role_arn: Option<&str>) -> Result<(), DeployError> {
     cf.delete_stack()
         .stack_name(stack)
+        .set_role_arn(role_arn.map(str::to_owned))
         .send()
         .await
         .map_err(|e| aws_error("CloudFormation DeleteStack", e))?;
