@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod emit;
 pub mod ir;
 pub mod lambda_build;
+pub mod ops;
 pub mod package;
 pub mod pipeline;
 pub mod spec;

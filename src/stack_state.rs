@@ -43,7 +43,8 @@ impl StackOutputs {
     }
 }
 
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, String> {
+/// Messages in a queue, visible and in flight.
+pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, String> {
     let out = sqs
         .get_queue_attributes()
         .queue_url(url)

@@ -15,6 +15,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod model;
 pub mod normalise;
+pub mod ops;
 pub mod processor;
 pub mod receiver;
 pub mod secret;

@@ -141,6 +141,7 @@ async fn serve(
         fail_enqueue: args.fail_enqueue,
         verbose: !args.quiet,
         limits: !args.no_limits,
+        secrets_file: Some(secrets_path.clone()),
     };
     let dev = DevStack::new(stack, &stage_url, secrets, options);
     // The first line is the contract scripts and tests read.

@@ -12,7 +12,11 @@ mod dev;
 mod diff;
 mod loadtest;
 mod outputs;
+mod redrive;
+mod reenqueue;
+mod replay;
 mod schema;
+mod secrets;
 mod send;
 mod status;
 
@@ -52,8 +56,16 @@ enum Command {
     Destroy(destroy::Args),
     /// Print a deployed stack's outputs and write outputs/<StackName>.json.
     Outputs(outputs::Args),
-    /// Show a stack's health (a running `wh dev` with --target).
+    /// Show a deployed stack's health (a running `wh dev` with --target).
     Status(status::Args),
+    /// Set or rotate a provider's signing secret (read from stdin or a file, never echoed).
+    Secrets(secrets::Args),
+    /// Move the dead-letter queue's messages back to the processing queue.
+    Redrive(redrive::Args),
+    /// Enqueue webhooks stored but never enqueued (RECEIVED past --older-than).
+    Reenqueue(reenqueue::Args),
+    /// Publish processed events of a time range to the bus again.
+    Replay(replay::Args),
 }
 
 /// How results are printed.
@@ -105,6 +117,10 @@ pub fn run() -> ExitCode {
         Command::Destroy(args) => destroy::run(&args),
         Command::Outputs(args) => outputs::run(&args),
         Command::Status(args) => status::run(&args),
+        Command::Secrets(args) => secrets::run(&args),
+        Command::Redrive(args) => redrive::run(&args),
+        Command::Reenqueue(args) => reenqueue::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
     .into()
 }

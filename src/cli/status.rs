@@ -1,7 +1,6 @@
-//! `wh status`: one screen of a stack's health. Against `wh dev` (`--target URL`) it reads
-//! `/_wh/status`; the deployed-stack view (AWS APIs) comes with the operations issue.
-
-use std::path::PathBuf;
+//! `wh status`: one screen of a stack's health: the deployed stack's (the table's status
+//! index, the queues, alarms in ALARM, the last hour's metrics; `wh::ops::health`), or a
+//! running `wh dev`'s with `--target URL` (`/_wh/status`).
 
 use serde_json::Value;
 
@@ -10,9 +9,8 @@ use super::{Outcome, OutputFormat};
 /// Arguments of `wh status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The spec of the stack.
-    #[arg(value_name = "SPEC")]
-    spec: PathBuf,
+    #[command(flatten)]
+    stack: super::StackArgs,
     /// A running `wh dev` (http://127.0.0.1:8787).
     #[arg(long, value_name = "URL")]
     target: Option<String>,
@@ -22,15 +20,12 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Outcome {
-    if let Err(e) = wh::pipeline::compile(&args.spec) {
-        eprintln!("{}: {e}", args.spec.display());
+    if let Err(e) = wh::pipeline::compile(&args.stack.spec) {
+        eprintln!("{}: {e}", args.stack.spec.display());
         return Outcome::Failed;
     }
     let Some(target) = &args.target else {
-        eprintln!(
-            "wh status: give --target URL of a running `wh dev`; reading a deployed stack's status is not built yet"
-        );
-        return Outcome::Error;
+        return deployed(args);
     };
     let url = format!("{}/_wh/status", target.trim_end_matches('/'));
     let fetched = tokio::runtime::Builder::new_current_thread()
@@ -85,4 +80,29 @@ pub fn run(args: &Args) -> Outcome {
         n(&status["blocked"])
     );
     Outcome::Ok
+}
+
+fn deployed(args: &Args) -> Outcome {
+    let rt = match super::runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    rt.block_on(async {
+        let t = match super::deploy::target(&args.stack, "wh status").await {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
+        let r = wh::ops::Resources::of(&t.compilation.stack, &t.suffix);
+        match wh::ops::health::read(&t.sdk, &r, time::OffsetDateTime::now_utc()).await {
+            Ok(h) => {
+                if args.output_format == OutputFormat::Json {
+                    println!("{}", serde_json::json!(h));
+                } else {
+                    print!("{}", wh::ops::health::render(&h));
+                }
+                Outcome::Ok
+            }
+            Err(e) => super::deploy::report(e),
+        }
+    })
 }

@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod feed;
+pub mod ops;
 pub mod queue;
 pub mod secrets;
 pub mod server;
@@ -110,6 +111,8 @@ pub struct DevOptions {
     pub verbose: bool,
     /// Emulate the stage throttle and the WAF rule (off only for benchmarks).
     pub limits: bool,
+    /// The secrets file `wh secrets` writes back to, so `wh send` signs with what is served.
+    pub secrets_file: Option<std::path::PathBuf>,
 }
 
 type DevReceiver = Receiver<Arc<FeedStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;

@@ -79,6 +79,56 @@ fn message(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
+/// `/_wh/...`: status and the operations commands' endpoints (never behind the gateway's limits).
+async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> Response {
+    let query: std::collections::HashMap<String, String> =
+        match axum::extract::Query::try_from_uri(uri) {
+            Ok(axum::extract::Query(q)) => q,
+            Err(e) => return message(StatusCode::BAD_REQUEST, &e.to_string()),
+        };
+    let dry_run = query.get("dry_run").is_some_and(|v| v == "true");
+    let report = |r: Result<wh_runtime::ops::Report, wh_runtime::backends::BackendError>| match r {
+        Ok(r) => axum::Json(json!(r)).into_response(),
+        Err(e) => message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let path = uri.path().trim_start_matches("/_wh/");
+    match (method, path.split('/').collect::<Vec<_>>().as_slice()) {
+        (&Method::GET, ["status"]) => axum::Json(dev.status()).into_response(),
+        (&Method::POST, ["redrive"]) => {
+            let moved = if dry_run { 0 } else { dev.queue.redrive() };
+            axum::Json(json!({ "moved": moved, "dlq": dev.queue.depths().dlq })).into_response()
+        }
+        (&Method::GET, ["secrets", provider]) => match dev.secret(provider).await {
+            Some(v) => axum::Json(json!(v)).into_response(),
+            None => message(StatusCode::NOT_FOUND, &format!("no provider `{provider}`")),
+        },
+        (&Method::PUT, ["secrets", provider]) => {
+            let value = match serde_json::from_slice::<wh_runtime::secret::SecretValue>(body) {
+                Ok(v) => v,
+                Err(e) => return message(StatusCode::BAD_REQUEST, &format!("not a secret value: {e}")),
+            };
+            match dev.set_secret(provider, value).await {
+                Ok(()) => axum::Json(json!({ "ok": true })).into_response(),
+                Err(e) => message(StatusCode::NOT_FOUND, &e),
+            }
+        }
+        (&Method::POST, ["reenqueue"]) => {
+            let Some(secs) = query.get("older_than_secs").and_then(|v| v.parse::<u64>().ok()) else {
+                return message(StatusCode::BAD_REQUEST, "give older_than_secs=<whole seconds>");
+            };
+            report(dev.reenqueue(std::time::Duration::from_secs(secs), dry_run).await)
+        }
+        (&Method::POST, ["replay"]) => {
+            let (Some(from), Some(to)) = (query.get("from"), query.get("to")) else {
+                return message(StatusCode::BAD_REQUEST, "give from=<RFC 3339>&to=<RFC 3339>");
+            };
+            let provider = query.get("provider").map(String::as_str);
+            report(dev.replay((from, to), provider, dry_run).await)
+        }
+        _ => message(StatusCode::NOT_FOUND, "no such wh dev operation"),
+    }
+}
+
 async fn handle(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -88,11 +138,8 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let dev = &gw.stack;
-    if method == Method::GET && uri.path() == "/_wh/status" {
-        return axum::Json(dev.status()).into_response();
-    }
-    if method == Method::POST && uri.path() == "/_wh/redrive" {
-        return axum::Json(json!({ "moved": dev.queue.redrive() })).into_response();
+    if uri.path().starts_with("/_wh/") {
+        return operations(dev, &method, &uri, &body).await;
     }
     // WAF sees every request first, routed or not, as it does in front of a stage.
     let now = gw.started.elapsed();

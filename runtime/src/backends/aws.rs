@@ -95,6 +95,42 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+impl crate::ops::Index for DynamoStore {
+    async fn find(
+        &self,
+        status: crate::model::Status,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("status-index")
+                .key_condition_expression("#status = :status AND received_at BETWEEN :from AND :to")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB Query status-index", e))?;
+            ids.extend(out.items().iter().filter_map(|item| match item.get("pk") {
+                Some(AttributeValue::S(pk)) => pk.strip_prefix("WEBHOOK#").map(str::to_owned),
+                _ => None,
+            }));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+}
+
 impl Store for DynamoStore {
     async fn insert_new(
         &self,

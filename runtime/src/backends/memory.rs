@@ -14,6 +14,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl crate::ops::Index for MemoryStore {
+    async fn find(&self, status: Status, from: &str, to: &str) -> Result<Vec<String>, BackendError> {
+        let mut found: Vec<(String, String)> = lock(&self.webhooks)
+            .values()
+            .filter(|(r, _)| r.status == status && (from..=to).contains(&r.received_at.as_str()))
+            .map(|(r, _)| (r.received_at.clone(), r.webhook_id.clone()))
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+}
+
 /// The webhook table in memory.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -211,6 +223,11 @@ impl MemorySecrets {
     /// Sets a provider's secret value.
     pub fn set(&self, provider: &str, value: SecretValue) {
         lock(&self.values).insert(provider.to_owned(), value);
+    }
+
+    /// Every provider's value, by provider.
+    pub fn all(&self) -> BTreeMap<String, SecretValue> {
+        lock(&self.values).clone()
     }
 }
 

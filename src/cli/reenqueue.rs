@@ -1,0 +1,154 @@
+//! `wh reenqueue SPEC --older-than 15m`: enqueue webhooks stored but never enqueued (RECEIVED
+//! past the age: the enqueue failed and the provider stopped retrying). ENQUEUED and FAILED ones
+//! are left to the queue and `wh redrive`; running it twice does no harm. The work is
+//! `wh_runtime::ops::reenqueue`, the same code `wh dev` runs.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use wh::ops::{self, Resources};
+use wh::spec::units::Duration;
+use wh_runtime::backends::aws::{DynamoStore, SqsQueue};
+use wh_runtime::ops::Report;
+
+use super::deploy::{report, target};
+use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
+
+/// Arguments of `wh reenqueue`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Only webhooks RECEIVED longer ago than this (the receiver enqueues within seconds).
+    #[arg(long, value_name = "DURATION", default_value = "15m")]
+    older_than: Duration,
+    /// List them, enqueue nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+    /// A running `wh dev` instead of the deployed stack.
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+pub fn run(args: &Args) -> Outcome {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(o) => return o,
+    };
+    rt.block_on(reenqueue(args))
+}
+
+/// Prints the result of a recovery operation; shared with `wh replay`.
+pub fn show(format: OutputFormat, what: &str, r: &Report, dry_run: bool) -> Outcome {
+    if format == OutputFormat::Json {
+        println!("{}", json!({"found": r.found, "done": r.done, "skipped": r.skipped, "dry_run": dry_run}));
+        return Outcome::Ok;
+    }
+    if dry_run {
+        println!("dry run: {} webhook(s) would be {what}", r.found.len());
+    } else {
+        println!("{} webhook(s) {what}", r.done);
+    }
+    for (id, why) in &r.skipped {
+        println!("  skipped {id}: {why}");
+    }
+    Outcome::Ok
+}
+
+/// Lists what an operation matched, for the confirmation.
+pub fn preview(r: &Report, what: &str) {
+    eprintln!("{} webhook(s) to be {what}:", r.found.len());
+    for id in r.found.iter().take(10) {
+        eprintln!("  {id}");
+    }
+    if r.found.len() > 10 {
+        eprintln!("  ... and {} more", r.found.len() - 10);
+    }
+}
+
+/// Calls a `wh dev` operation endpoint.
+pub async fn dev_call(base: &str, path_and_query: &str) -> Result<Report, String> {
+    let url = format!("{}/_wh/{path_and_query}", base.trim_end_matches('/'));
+    let r = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = r.status();
+    let body: Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{url}: HTTP {status}: {}", body["message"]));
+    }
+    serde_json::from_value(body).map_err(|e| format!("{url}: {e}"))
+}
+
+async fn reenqueue(args: &Args) -> Outcome {
+    let what = "enqueued";
+    if let Some(base) = &args.target {
+        let secs = args.older_than.secs_ceil();
+        let listed = match dev_call(base, &format!("reenqueue?older_than_secs={secs}&dry_run=true")).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("wh reenqueue: {e}");
+                return Outcome::Error;
+            }
+        };
+        if args.dry_run || listed.found.is_empty() {
+            return show(args.output_format, what, &listed, true);
+        }
+        preview(&listed, what);
+        if !args.yes && !confirm("Go on?") {
+            eprintln!("nothing enqueued");
+            return Outcome::Failed;
+        }
+        return match dev_call(base, &format!("reenqueue?older_than_secs={secs}")).await {
+            Ok(r) => show(args.output_format, what, &r, false),
+            Err(e) => {
+                eprintln!("wh reenqueue: {e}");
+                Outcome::Error
+            }
+        };
+    }
+    let t = match target(&args.stack, "wh reenqueue").await {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    let r = Resources::of(&t.compilation.stack, &t.suffix);
+    let sqs = aws_sdk_sqs::Client::new(&t.sdk);
+    let queue = match ops::queue(&sqs, &r.processing_queue).await {
+        Ok(q) => SqsQueue::new(&t.sdk, q.url),
+        Err(e) => return report(e),
+    };
+    let store = DynamoStore::new(&t.sdk, &r.table);
+    let older = time::Duration::milliseconds(i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX));
+    let cutoff = (OffsetDateTime::now_utc() - older).format(&Rfc3339).unwrap_or_default();
+    let run = |dry_run| wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run);
+    let listed = match run(true).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wh reenqueue: {e}");
+            return Outcome::Failed;
+        }
+    };
+    if args.dry_run || listed.found.is_empty() {
+        return show(args.output_format, what, &listed, true);
+    }
+    preview(&listed, what);
+    if !args.yes && !confirm("Go on?") {
+        eprintln!("nothing enqueued");
+        return Outcome::Failed;
+    }
+    match run(false).await {
+        Ok(r) => show(args.output_format, what, &r, false),
+        Err(e) => {
+            eprintln!("wh reenqueue: {e}");
+            Outcome::Failed
+        }
+    }
+}
