@@ -45,14 +45,24 @@ fn client(from: Option<&str>) -> reqwest::Client {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>, signed: bool) -> (u16, Value) {
+    post_with(client, url, body, signed.then_some(SECRET)).await
+}
+
+/// Posts `body`, signed with `secret` when given.
+async fn post_with(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    secret: Option<&str>,
+) -> (u16, Value) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut request = client.post(url).body(body.clone());
-    if signed {
+    if let Some(secret) = secret {
         for (k, v) in sign(
             &Scheme::Stripe {
                 tolerance_secs: 300,
             },
-            SECRET,
+            secret,
             &body,
             now,
             "",
@@ -412,4 +422,239 @@ fn wh_status_reads_a_running_dev_stack() {
         out.contains("gateway:   0 throttled (429), 0 blocked by WAF (403)"),
         "{out}"
     );
+}
+
+/// Runs `wh <args> spec.yaml --target <dev> --output-format json [extra]` in the dev's
+/// directory with `stdin` piped in; returns the exit code and the JSON it printed.
+fn wh_ops(dev: &Dev, args: &[&str], extra: &[&str], stdin: &str) -> (Option<i32>, Value) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .current_dir(dev.dir.path())
+        .args(args)
+        .args(["spec.yaml", "--target", &dev.url, "--output-format", "json"])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let doc = serde_json::from_str(&out)
+        .unwrap_or_else(|_| Value::String(format!("{out}{}", String::from_utf8_lossy(&o.stderr))));
+    (o.status.code(), doc)
+}
+
+async fn set_faults(c: &reqwest::Client, dev: &Dev, query: &str) {
+    let r = c
+        .put(format!("{}/_wh/faults?{query}", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recovery_path_fail_dlq_mend_redrive_processed() {
+    let dev = start(
+        &spec(OPEN_LIMITS, ""),
+        &["--fail-processor", "1", "--time-scale", "60"],
+    );
+    let c = client(None);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    for i in 0..3 {
+        assert_eq!(
+            post(&c, &url, stripe_event(&format!("r{i}")), true).await.0,
+            200
+        );
+    }
+    let s = wait_for(&c, &dev, Duration::from_secs(30), |s| s["dlq_depth"] == 3).await;
+    assert_eq!(s["webhooks"]["FAILED"], 3, "{s}");
+
+    // A dry run counts and moves nothing; without --yes and a terminal nothing moves either.
+    let (code, dry) = wh_ops(&dev, &["redrive"], &["--dry-run"], "");
+    assert_eq!(
+        (code, &dry["dlq"], &dry["moved"]),
+        (Some(0), &3.into(), &0.into()),
+        "{dry}"
+    );
+    let (code, refused) = wh_ops(&dev, &["redrive"], &[], "");
+    assert_eq!(code, Some(1), "{refused}");
+    assert_eq!(status(&c, &dev).await["dlq_depth"], 3);
+
+    // The consumer is mended; the redrive brings every message back and they are processed.
+    set_faults(&c, &dev, "processor=0").await;
+    let (code, moved) = wh_ops(&dev, &["redrive"], &["--yes"], "");
+    assert_eq!((code, &moved["moved"]), (Some(0), &3.into()), "{moved}");
+    let s = wait_for(&c, &dev, Duration::from_secs(30), |s| {
+        s["webhooks"]["PROCESSED"] == 3 && s["dlq_depth"] == 0
+    })
+    .await;
+    assert_eq!(
+        (
+            &s["webhooks"]["PROCESSED"],
+            &s["webhooks"]["FAILED"],
+            &s["dlq_depth"],
+            &s["events_published"]
+        ),
+        (&3.into(), &0.into(), &0.into(), &3.into()),
+        "{s}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_stored_but_never_enqueued_are_reenqueued_once() {
+    let dev = start(&spec(OPEN_LIMITS, ""), &["--fail-enqueue", "1"]);
+    let c = client(None);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    for i in 0..2 {
+        // Stored, not enqueued: 503, so the provider retries ... until it gives up.
+        assert_eq!(
+            post(&c, &url, stripe_event(&format!("s{i}")), true).await.0,
+            503
+        );
+    }
+    set_faults(&c, &dev, "enqueue=0").await;
+    let s = status(&c, &dev).await;
+    assert_eq!(s["webhooks"]["RECEIVED"], 2, "{s}");
+
+    // Not yet old enough: nothing to do.
+    let (code, none) = wh_ops(&dev, &["reenqueue"], &["--older-than", "1h", "--yes"], "");
+    assert_eq!(
+        (code, none["found"].as_array().map(Vec::len)),
+        (Some(0), Some(0)),
+        "{none}"
+    );
+    let (code, done) = wh_ops(&dev, &["reenqueue"], &["--older-than", "0s", "--yes"], "");
+    assert_eq!((code, &done["done"]), (Some(0), &2.into()), "{done}");
+    let s = wait_for(&c, &dev, Duration::from_secs(30), |s| {
+        s["webhooks"]["PROCESSED"] == 2
+    })
+    .await;
+    assert_eq!(
+        (&s["webhooks"]["PROCESSED"], &s["events_published"]),
+        (&2.into(), &2.into()),
+        "{s}"
+    );
+    // Twice does no harm.
+    let (code, again) = wh_ops(&dev, &["reenqueue"], &["--older-than", "0s", "--yes"], "");
+    assert_eq!((code, &again["done"]), (Some(0), &0.into()), "{again}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(&c, &dev).await["events_published"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_events_of_a_time_range_are_published_again() {
+    let dev = start(&spec(OPEN_LIMITS, ""), &[]);
+    let c = client(None);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    for i in 0..2 {
+        assert_eq!(
+            post(&c, &url, stripe_event(&format!("p{i}")), true).await.0,
+            200
+        );
+    }
+    wait_for(&c, &dev, Duration::from_secs(30), |s| {
+        s["webhooks"]["PROCESSED"] == 2
+    })
+    .await;
+    let from = before
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (code, dry) = wh_ops(&dev, &["replay"], &["--from", &from, "--dry-run"], "");
+    assert_eq!(
+        (code, dry["found"].as_array().map(Vec::len)),
+        (Some(0), Some(2)),
+        "{dry}"
+    );
+    let (code, r) = wh_ops(
+        &dev,
+        &["replay"],
+        &["--from", &from, "--provider", "stripe", "--yes"],
+        "",
+    );
+    assert_eq!((code, &r["done"]), (Some(0), &2.into()), "{r}");
+    assert_eq!(status(&c, &dev).await["events_published"], 4);
+    let (code, bad) = wh_ops(&dev, &["replay"], &["--from", "yesterday"], "");
+    assert_eq!(code, Some(2), "{bad}");
+    assert!(bad.as_str().unwrap().contains("RFC 3339"), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_keeps_the_old_one_for_the_overlap_and_put_ends_it() {
+    let dev = start(&spec(OPEN_LIMITS, ""), &[]);
+    let c = client(None);
+    let url = format!("{}/live/webhook/stripe", dev.url);
+    let next = "whsec_bmV4dC1zZWNyZXQ";
+    let (code, out) = wh_ops(
+        &dev,
+        &["secrets", "rotate"],
+        &["stripe", "--overlap", "1h", "--yes"],
+        &format!("{next}\n"),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let until = time::OffsetDateTime::parse(
+        out["previous_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = until - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::minutes(59) && left <= time::Duration::HOUR,
+        "{left}"
+    );
+    // Both secrets are accepted during the overlap; the file wh send reads has the new one.
+    assert_eq!(
+        post_with(&c, &url, stripe_event("k1"), Some(SECRET))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post_with(&c, &url, stripe_event("k2"), Some(next)).await.0,
+        200
+    );
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(dev.dir.path().join("secrets.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&file["stripe"]["current"], &file["stripe"]["previous"]),
+        (&next.into(), &SECRET.into())
+    );
+    // The secret itself is never printed.
+    assert!(!out.to_string().contains(next), "{out}");
+
+    // `put` replaces everything: the old secrets stop at once.
+    let third = "whsec_dGhpcmQtc2VjcmV0";
+    let (code, out) = wh_ops(&dev, &["secrets", "put"], &["stripe", "--yes"], third);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        post_with(&c, &url, stripe_event("k3"), Some(next)).await.0,
+        401
+    );
+    assert_eq!(
+        post_with(&c, &url, stripe_event("k4"), Some(third)).await.0,
+        200
+    );
+
+    // A provider the spec does not have, and a secret with a space in it, are refused.
+    let (code, out) = wh_ops(&dev, &["secrets", "put"], &["github", "--yes"], third);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.as_str()
+            .unwrap()
+            .contains("no provider `github`; it has stripe"),
+        "{out}"
+    );
+    let (code, out) = wh_ops(&dev, &["secrets", "put"], &["stripe", "--yes"], "two words");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.as_str().unwrap().contains("whitespace"), "{out}");
 }

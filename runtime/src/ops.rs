@@ -149,7 +149,9 @@ mod tests {
             status: Status::Received,
             attempts: 0,
             last_error: None,
-            body: format!(r#"{{"id":"evt_{id}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{id}"}}}}}}"#),
+            body: format!(
+                r#"{{"id":"evt_{id}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{id}"}}}}}}"#
+            ),
             headers: BTreeMap::new(),
             trace_header: None,
         }
@@ -175,19 +177,28 @@ mod tests {
         let queue = MemoryQueue::default();
         let cutoff = "2026-11-23T10:05:00Z";
 
-        let dry = reenqueue(&store, &store, &queue, cutoff, true).await.unwrap();
+        let dry = reenqueue(&store, &store, &queue, cutoff, true)
+            .await
+            .unwrap();
         assert_eq!(dry.found, ["old"]);
         assert_eq!(dry.done, 0);
         assert!(queue.drain().is_empty());
 
-        let done = reenqueue(&store, &store, &queue, cutoff, false).await.unwrap();
+        let done = reenqueue(&store, &store, &queue, cutoff, false)
+            .await
+            .unwrap();
         assert_eq!(done.done, 1);
         let sent = queue.drain();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].webhook_id, "old");
-        assert_eq!(store.get("old").await.unwrap().unwrap().status, Status::Enqueued);
+        assert_eq!(
+            store.get("old").await.unwrap().unwrap().status,
+            Status::Enqueued
+        );
 
-        let again = reenqueue(&store, &store, &queue, cutoff, false).await.unwrap();
+        let again = reenqueue(&store, &store, &queue, cutoff, false)
+            .await
+            .unwrap();
         assert!(again.found.is_empty() && again.done == 0);
         assert!(queue.drain().is_empty());
     }
@@ -207,9 +218,17 @@ mod tests {
         let bus = MemoryBus::default();
         let families = BTreeMap::from([("stripe".to_owned(), Family::Stripe)]);
         let range = ("2026-11-23T09:30:00Z", "2026-11-23T10:45:00Z");
-        let r = replay(&store, &store, &bus, &families, range, Some("stripe"), false)
-            .await
-            .unwrap();
+        let r = replay(
+            &store,
+            &store,
+            &bus,
+            &families,
+            range,
+            Some("stripe"),
+            false,
+        )
+        .await
+        .unwrap();
         // b is outside the range, c is another provider's, d was never processed.
         assert_eq!(r.found, ["a"]);
         assert_eq!(r.done, 1);

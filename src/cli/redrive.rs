@@ -80,10 +80,18 @@ async fn redrive_all(args: &Args) -> Outcome {
         return done(
             args,
             json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}),
-            if waiting == 0 { "nothing to redrive" } else { "dry run: nothing moved" },
+            if waiting == 0 {
+                "nothing to redrive"
+            } else {
+                "dry run: nothing moved"
+            },
         );
     }
-    if !args.yes && !confirm(&format!("Move {waiting} message(s) back to the processing queue?")) {
+    if !args.yes
+        && !confirm(&format!(
+            "Move {waiting} message(s) back to the processing queue?"
+        ))
+    {
         eprintln!("nothing moved");
         return Outcome::Failed;
     }
@@ -96,7 +104,10 @@ async fn redrive_all(args: &Args) -> Outcome {
         Ok(m) if m.status == "COMPLETED" => done(
             args,
             json!({"dlq": waiting, "moved": m.moved, "status": m.status}),
-            &format!("moved {} message(s) back to {}", m.moved, r.processing_queue),
+            &format!(
+                "moved {} message(s) back to {}",
+                m.moved, r.processing_queue
+            ),
         ),
         Ok(m) => {
             eprintln!(
@@ -131,16 +142,32 @@ async fn dev(args: &Args, url: &str) -> Outcome {
     let waiting = counted["dlq"].as_u64().unwrap_or(0);
     eprintln!("wh dev at {base}: {waiting} message(s) in the DLQ");
     if args.dry_run || waiting == 0 {
-        return done(args, json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}), if waiting == 0 { "nothing to redrive" } else { "dry run: nothing moved" });
+        return done(
+            args,
+            json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}),
+            if waiting == 0 {
+                "nothing to redrive"
+            } else {
+                "dry run: nothing moved"
+            },
+        );
     }
-    if !args.yes && !confirm(&format!("Move {waiting} message(s) back to the processing queue?")) {
+    if !args.yes
+        && !confirm(&format!(
+            "Move {waiting} message(s) back to the processing queue?"
+        ))
+    {
         eprintln!("nothing moved");
         return Outcome::Failed;
     }
     match call(false).await {
         Ok(v) => {
             let moved = v["moved"].as_u64().unwrap_or(0);
-            done(args, json!({"dlq": waiting, "moved": moved}), &format!("moved {moved} message(s) back to the processing queue"))
+            done(
+                args,
+                json!({"dlq": waiting, "moved": moved}),
+                &format!("moved {moved} message(s) back to the processing queue"),
+            )
         }
         Err(e) => {
             eprintln!("wh redrive: {base}: {e}");

@@ -47,7 +47,10 @@ pub fn run(args: &Args) -> Outcome {
 /// Prints the result of a recovery operation; shared with `wh replay`.
 pub fn show(format: OutputFormat, what: &str, r: &Report, dry_run: bool) -> Outcome {
     if format == OutputFormat::Json {
-        println!("{}", json!({"found": r.found, "done": r.done, "skipped": r.skipped, "dry_run": dry_run}));
+        println!(
+            "{}",
+            json!({"found": r.found, "done": r.done, "skipped": r.skipped, "dry_run": dry_run})
+        );
         return Outcome::Ok;
     }
     if dry_run {
@@ -92,7 +95,12 @@ async fn reenqueue(args: &Args) -> Outcome {
     let what = "enqueued";
     if let Some(base) = &args.target {
         let secs = args.older_than.secs_ceil();
-        let listed = match dev_call(base, &format!("reenqueue?older_than_secs={secs}&dry_run=true")).await {
+        let listed = match dev_call(
+            base,
+            &format!("reenqueue?older_than_secs={secs}&dry_run=true"),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("wh reenqueue: {e}");
@@ -126,8 +134,12 @@ async fn reenqueue(args: &Args) -> Outcome {
         Err(e) => return report(e),
     };
     let store = DynamoStore::new(&t.sdk, &r.table);
-    let older = time::Duration::milliseconds(i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX));
-    let cutoff = (OffsetDateTime::now_utc() - older).format(&Rfc3339).unwrap_or_default();
+    let older = time::Duration::milliseconds(
+        i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX),
+    );
+    let cutoff = (OffsetDateTime::now_utc() - older)
+        .format(&Rfc3339)
+        .unwrap_or_default();
     let run = |dry_run| wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run);
     let listed = match run(true).await {
         Ok(r) => r,

@@ -63,7 +63,11 @@ async fn replay(args: &Args) -> Outcome {
         return Outcome::Error;
     }
     // The index holds UTC times; compare in UTC.
-    let utc = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default();
+    let utc = |t: OffsetDateTime| {
+        t.to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
     let (from, to) = (utc(args.from), utc(to));
     let compilation = match wh::pipeline::compile(&args.stack.spec) {
         Ok(c) => c,

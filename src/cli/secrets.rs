@@ -98,8 +98,18 @@ async fn secrets(c: &Common, change: Change) -> Outcome {
             return Outcome::Failed;
         }
     };
-    let Some(provider) = compilation.stack.providers.iter().find(|p| p.name == c.provider) else {
-        let names: Vec<&str> = compilation.stack.providers.iter().map(|p| p.name.as_str()).collect();
+    let Some(provider) = compilation
+        .stack
+        .providers
+        .iter()
+        .find(|p| p.name == c.provider)
+    else {
+        let names: Vec<&str> = compilation
+            .stack
+            .providers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         eprintln!(
             "wh secrets: the spec has no provider `{}`; it has {}",
             c.provider,
@@ -169,7 +179,9 @@ async fn secrets(c: &Common, change: Change) -> Outcome {
         return Outcome::Failed;
     }
     let written = match &place {
-        Place::Aws(sm, id) => ops::secrets::write(sm, id, &value).await.map_err(|e| e.to_string()),
+        Place::Aws(sm, id) => ops::secrets::write(sm, id, &value)
+            .await
+            .map_err(|e| e.to_string()),
         Place::Dev(url) => match reqwest::Client::new().put(url).json(&value).send().await {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("{url}: HTTP {}", r.status())),

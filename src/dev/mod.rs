@@ -250,7 +250,7 @@ impl DevStack {
                 feed_store.clone(),
                 FlakyQueue {
                     inner: queue.clone(),
-                    rate: options.fail_enqueue,
+                    rate: faults::Rate::new(options.fail_enqueue),
                 },
                 secrets.clone(),
             ),
@@ -259,7 +259,7 @@ impl DevStack {
                 feed_store,
                 FlakyBus {
                     inner: bus.clone(),
-                    rate: options.fail_processor,
+                    rate: faults::Rate::new(options.fail_processor),
                 },
                 alerts.clone(),
             ),

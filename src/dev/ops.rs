@@ -40,7 +40,8 @@ impl DevStack {
         older_than: std::time::Duration,
         dry_run: bool,
     ) -> Result<Report, BackendError> {
-        let cutoff = OffsetDateTime::now_utc() - time::Duration::try_from(older_than).unwrap_or_default();
+        let cutoff =
+            OffsetDateTime::now_utc() - time::Duration::try_from(older_than).unwrap_or_default();
         let cutoff = cutoff.format(&Rfc3339).unwrap_or_default();
         // Through the change-feed store, so the audit logger sees the status change.
         let store = self.receiver.backends().0;
@@ -60,6 +61,15 @@ impl DevStack {
             .iter()
             .map(|p| (p.name.clone(), family(p.scheme)))
             .collect();
-        ops::replay(&self.store, &self.store, &self.bus, &families, range, provider, dry_run).await
+        ops::replay(
+            &self.store,
+            &self.store,
+            &self.bus,
+            &families,
+            range,
+            provider,
+            dry_run,
+        )
+        .await
     }
 }

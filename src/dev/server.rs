@@ -98,6 +98,31 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
             let moved = if dry_run { 0 } else { dev.queue.redrive() };
             axum::Json(json!({ "moved": moved, "dlq": dev.queue.depths().dlq })).into_response()
         }
+        (&Method::PUT, ["faults"]) => {
+            let rate = |k: &str| {
+                query
+                    .get(k)
+                    .map(|v| v.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)))
+            };
+            let (processor, enqueue) = (rate("processor"), rate("enqueue"));
+            if matches!(processor, Some(None)) || matches!(enqueue, Some(None)) {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "processor= and enqueue= are probabilities from 0 to 1",
+                );
+            }
+            if let Some(Some(p)) = processor {
+                dev.processor.backends().1.rate.set(p);
+            }
+            if let Some(Some(p)) = enqueue {
+                dev.receiver.backends().1.rate.set(p);
+            }
+            axum::Json(json!({
+                "processor": dev.processor.backends().1.rate.get(),
+                "enqueue": dev.receiver.backends().1.rate.get(),
+            }))
+            .into_response()
+        }
         (&Method::GET, ["secrets", provider]) => match dev.secret(provider).await {
             Some(v) => axum::Json(json!(v)).into_response(),
             None => message(StatusCode::NOT_FOUND, &format!("no provider `{provider}`")),
@@ -105,7 +130,9 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
         (&Method::PUT, ["secrets", provider]) => {
             let value = match serde_json::from_slice::<wh_runtime::secret::SecretValue>(body) {
                 Ok(v) => v,
-                Err(e) => return message(StatusCode::BAD_REQUEST, &format!("not a secret value: {e}")),
+                Err(e) => {
+                    return message(StatusCode::BAD_REQUEST, &format!("not a secret value: {e}"));
+                }
             };
             match dev.set_secret(provider, value).await {
                 Ok(()) => axum::Json(json!({ "ok": true })).into_response(),
@@ -113,14 +140,26 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
             }
         }
         (&Method::POST, ["reenqueue"]) => {
-            let Some(secs) = query.get("older_than_secs").and_then(|v| v.parse::<u64>().ok()) else {
-                return message(StatusCode::BAD_REQUEST, "give older_than_secs=<whole seconds>");
+            let Some(secs) = query
+                .get("older_than_secs")
+                .and_then(|v| v.parse::<u64>().ok())
+            else {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "give older_than_secs=<whole seconds>",
+                );
             };
-            report(dev.reenqueue(std::time::Duration::from_secs(secs), dry_run).await)
+            report(
+                dev.reenqueue(std::time::Duration::from_secs(secs), dry_run)
+                    .await,
+            )
         }
         (&Method::POST, ["replay"]) => {
             let (Some(from), Some(to)) = (query.get("from"), query.get("to")) else {
-                return message(StatusCode::BAD_REQUEST, "give from=<RFC 3339>&to=<RFC 3339>");
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "give from=<RFC 3339>&to=<RFC 3339>",
+                );
             };
             let provider = query.get("provider").map(String::as_str);
             report(dev.replay((from, to), provider, dry_run).await)

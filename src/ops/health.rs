@@ -83,7 +83,14 @@ fn dims(pairs: &[(&str, &str)]) -> Vec<Dimension> {
         .collect()
 }
 
-fn query(id: &str, namespace: &str, metric: &str, d: Vec<Dimension>, stat: &str, period: i32) -> MetricDataQuery {
+fn query(
+    id: &str,
+    namespace: &str,
+    metric: &str,
+    d: Vec<Dimension>,
+    stat: &str,
+    period: i32,
+) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
         .metric_stat(
@@ -121,13 +128,22 @@ pub async fn read(
     let hour_ago = rfc3339(now - time::Duration::HOUR);
     let stuck_before = rfc3339(now - time::Duration::try_from(STUCK_AFTER).unwrap_or_default());
     for status in [Status::Received, Status::Enqueued, Status::Failed] {
-        h.webhooks.insert(status.as_str().into(), count(&ddb, &r.table, status, all).await?);
+        h.webhooks.insert(
+            status.as_str().into(),
+            count(&ddb, &r.table, status, all).await?,
+        );
     }
     h.webhooks.insert(
         "PROCESSED (last hour)".into(),
         count(&ddb, &r.table, Status::Processed, (&hour_ago, "9999")).await?,
     );
-    h.stuck = count(&ddb, &r.table, Status::Received, (wh_runtime::ops::BEGINNING, &stuck_before)).await?;
+    h.stuck = count(
+        &ddb,
+        &r.table,
+        Status::Received,
+        (wh_runtime::ops::BEGINNING, &stuck_before),
+    )
+    .await?;
 
     let processing = queue(&sqs, &r.processing_queue).await?;
     let dlq = queue(&sqs, &r.dead_letter_queue).await?;
@@ -143,7 +159,8 @@ pub async fn read(
                 .await
                 .map_err(|e| aws_error("SQS GetQueueAttributes", e))?;
             let attrs = out.attributes.unwrap_or_default();
-            let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+            let get =
+                |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0u64);
             Ok::<_, DeployError>((
                 get(QueueAttributeName::ApproximateNumberOfMessages),
                 get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
@@ -176,9 +193,30 @@ pub async fn read(
     let stack_dim = dims(&[("Stack", &r.stack)]);
     let api = dims(&[("ApiName", &r.rest_api), ("Stage", &r.stage)]);
     let queries = vec![
-        query("accepted", &r.metrics_namespace, "Accepted", stack_dim.clone(), "Sum", 3600),
-        query("duplicate", &r.metrics_namespace, "Duplicate", stack_dim.clone(), "Sum", 3600),
-        query("signature", &r.metrics_namespace, "SignatureFailures", stack_dim, "Sum", 3600),
+        query(
+            "accepted",
+            &r.metrics_namespace,
+            "Accepted",
+            stack_dim.clone(),
+            "Sum",
+            3600,
+        ),
+        query(
+            "duplicate",
+            &r.metrics_namespace,
+            "Duplicate",
+            stack_dim.clone(),
+            "Sum",
+            3600,
+        ),
+        query(
+            "signature",
+            &r.metrics_namespace,
+            "SignatureFailures",
+            stack_dim,
+            "Sum",
+            3600,
+        ),
         query(
             "waf",
             "AWS/WAFV2",
@@ -187,10 +225,31 @@ pub async fn read(
             "Sum",
             3600,
         ),
-        query("api4xx", "AWS/ApiGateway", "4XXError", api.clone(), "Sum", 3600),
+        query(
+            "api4xx",
+            "AWS/ApiGateway",
+            "4XXError",
+            api.clone(),
+            "Sum",
+            3600,
+        ),
         query("api5xx", "AWS/ApiGateway", "5XXError", api, "Sum", 3600),
-        query("age", "AWS/SQS", "ApproximateAgeOfOldestMessage", dims(&[("QueueName", &r.processing_queue)]), "Maximum", 300),
-        query("dlqage", "AWS/SQS", "ApproximateAgeOfOldestMessage", dims(&[("QueueName", &r.dead_letter_queue)]), "Maximum", 300),
+        query(
+            "age",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            dims(&[("QueueName", &r.processing_queue)]),
+            "Maximum",
+            300,
+        ),
+        query(
+            "dlqage",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            dims(&[("QueueName", &r.dead_letter_queue)]),
+            "Maximum",
+            300,
+        ),
     ];
     let names = BTreeMap::from([
         ("accepted", "Accepted"),
@@ -258,7 +317,11 @@ pub fn render(h: &Health) -> String {
         "  DLQ        {}, oldest {}{}\n",
         h.dlq,
         age(h.oldest_message_secs.1),
-        if h.dlq > 0 { ": inspect, then `wh redrive`" } else { "" }
+        if h.dlq > 0 {
+            ": inspect, then `wh redrive`"
+        } else {
+            ""
+        }
     );
     out += &format!(
         "  last hour  accepted {:.0}, duplicates {:.0}, signature failures {:.0}, WAF blocked {:.0}, 5XX {:.0}\n",

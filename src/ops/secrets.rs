@@ -28,7 +28,9 @@ pub fn parse_input(text: &str, scheme: &Scheme) -> Result<String, String> {
         return Err("the secret is empty".into());
     }
     if secret.chars().any(char::is_whitespace) {
-        return Err("the secret has whitespace or more than one line; give exactly the secret".into());
+        return Err(
+            "the secret has whitespace or more than one line; give exactly the secret".into(),
+        );
     }
     sign(scheme, secret, b"{}", 0, "msg_wh_check")
         .map_err(|e| format!("the provider's scheme cannot sign with it: {e}"))?;
@@ -65,10 +67,15 @@ pub async fn read(
 ) -> Result<Option<SecretValue>, DeployError> {
     match sm.get_secret_value().secret_id(id).send().await {
         Ok(out) => Ok(out.secret_string().and_then(|s| SecretValue::parse(s).ok())),
-        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => Err(DeployError::Preflight(format!(
-            "there is no secret {id}: deploy the stack first (`wh deploy`)"
-        ))),
-        Err(e) => Err(aws_error(&format!("Secrets Manager GetSecretValue {id}"), e)),
+        Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+            Err(DeployError::Preflight(format!(
+                "there is no secret {id}: deploy the stack first (`wh deploy`)"
+            )))
+        }
+        Err(e) => Err(aws_error(
+            &format!("Secrets Manager GetSecretValue {id}"),
+            e,
+        )),
     }
 }
 
@@ -91,14 +98,22 @@ pub async fn write(
 mod tests {
     use super::*;
 
-    const STRIPE: Scheme = Scheme::Stripe { tolerance_secs: 300 };
+    const STRIPE: Scheme = Scheme::Stripe {
+        tolerance_secs: 300,
+    };
 
     #[test]
     fn input_is_one_line_the_scheme_can_use() {
         assert_eq!(parse_input("whsec_abc\n", &STRIPE).unwrap(), "whsec_abc");
         assert!(parse_input("\n", &STRIPE).unwrap_err().contains("empty"));
-        assert!(parse_input("a b", &STRIPE).unwrap_err().contains("whitespace"));
-        let standard = Scheme::StandardWebhooks { tolerance_secs: 300 };
+        assert!(
+            parse_input("a b", &STRIPE)
+                .unwrap_err()
+                .contains("whitespace")
+        );
+        let standard = Scheme::StandardWebhooks {
+            tolerance_secs: 300,
+        };
         assert!(
             parse_input("whsec_not base64", &standard).is_err()
                 && parse_input("whsec_%%%", &standard)
@@ -112,15 +127,20 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
         let stored = SecretValue::new("old");
         let overlap = std::time::Duration::from_secs(86_400);
-        let next = next_value(Change::Rotate { overlap }, Some(&stored), "new".into(), now).unwrap();
+        let next =
+            next_value(Change::Rotate { overlap }, Some(&stored), "new".into(), now).unwrap();
         assert_eq!(next.current.as_deref(), Some("new"));
         assert_eq!(next.previous.as_deref(), Some("old"));
-        assert_eq!(next.previous_expires_at.as_deref(), Some("2026-11-19T11:06:40Z"));
+        assert_eq!(
+            next.previous_expires_at.as_deref(),
+            Some("2026-11-19T11:06:40Z")
+        );
         assert_eq!(next.active(now).unwrap(), ["new", "old"]);
 
         let e = next_value(Change::Rotate { overlap }, None, "new".into(), now).unwrap_err();
         assert!(e.contains("wh secrets put"), "{e}");
-        let e = next_value(Change::Rotate { overlap }, Some(&stored), "old".into(), now).unwrap_err();
+        let e =
+            next_value(Change::Rotate { overlap }, Some(&stored), "old".into(), now).unwrap_err();
         assert!(e.contains("is the current one"), "{e}");
         assert_eq!(
             next_value(Change::Put, Some(&next), "x".into(), now).unwrap(),

@@ -15,7 +15,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl crate::ops::Index for MemoryStore {
-    async fn find(&self, status: Status, from: &str, to: &str) -> Result<Vec<String>, BackendError> {
+    async fn find(
+        &self,
+        status: Status,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, BackendError> {
         let mut found: Vec<(String, String)> = lock(&self.webhooks)
             .values()
             .filter(|(r, _)| r.status == status && (from..=to).contains(&r.received_at.as_str()))
