@@ -100,7 +100,15 @@ fn deployed(args: &Args) -> Outcome {
                 } else {
                     print!("{}", wh::ops::health::render(&h));
                 }
-                Outcome::Ok
+                // A partial screen is shown, but a script must not take it for a full one.
+                if h.unavailable.is_empty() {
+                    Outcome::Ok
+                } else {
+                    for what in &h.unavailable {
+                        eprintln!("wh status: could not read {what}");
+                    }
+                    Outcome::Failed
+                }
             }
             Err(e) => super::deploy::report(e),
         }

@@ -34,11 +34,24 @@ pub struct Health {
     pub dlq: u64,
     /// Age of the oldest message, seconds (CloudWatch, last 5 minutes): processing queue, DLQ.
     pub oldest_message_secs: (Option<f64>, Option<f64>),
+    /// Alarms in ALARM, with their reasons (`None` when CloudWatch could not be read).
+    pub alarms: Option<Vec<(String, String)>>,
+    /// The last hour's sums: Accepted, Duplicate, SignatureFailures (the receiver's metrics),
+    /// WafBlocked, Api4xx, Api5xx (`None` when CloudWatch could not be read).
+    pub last_hour: Option<BTreeMap<String, f64>>,
+    /// What could not be read, and why: the rest of the screen is still shown.
+    pub unavailable: Vec<String>,
+}
+
+/// What CloudWatch tells about a stack.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CloudWatchView {
     /// Alarms in ALARM, with their reasons.
     pub alarms: Vec<(String, String)>,
-    /// The last hour's sums: Accepted, Duplicate, SignatureFailures (the receiver's metrics),
-    /// WafBlocked, Api4xx, Api5xx.
+    /// The last hour's sums by name.
     pub last_hour: BTreeMap<String, f64>,
+    /// Age of the oldest message, seconds: processing queue, DLQ.
+    pub oldest_message_secs: (Option<f64>, Option<f64>),
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -170,6 +183,26 @@ pub async fn read(
     h.queue = depths(processing.url).await?;
     h.dlq = depths(dlq.url).await?.0;
 
+    // CloudWatch is another service (and another permission): without it, the rest stands.
+    match cloudwatch(&cw, r, &region, now).await {
+        Ok(view) => {
+            h.alarms = Some(view.alarms);
+            h.last_hour = Some(view.last_hour);
+            h.oldest_message_secs = view.oldest_message_secs;
+        }
+        Err(e) => h.unavailable.push(format!("alarms and metrics: {e}")),
+    }
+    Ok(h)
+}
+
+/// Alarms in ALARM, the last hour's metrics and the queues' oldest message ages, at `now`.
+pub async fn cloudwatch(
+    cw: &aws_sdk_cloudwatch::Client,
+    r: &Resources,
+    region: &str,
+    now: OffsetDateTime,
+) -> Result<CloudWatchView, DeployError> {
+    let mut view = CloudWatchView::default();
     if !r.alarms.is_empty() {
         let out = cw
             .describe_alarms()
@@ -178,7 +211,7 @@ pub async fn read(
             .send()
             .await
             .map_err(|e| aws_error("CloudWatch DescribeAlarms", e))?;
-        h.alarms = out
+        view.alarms = out
             .metric_alarms()
             .iter()
             .map(|a| {
@@ -269,28 +302,34 @@ pub async fn read(
         .await
         .map_err(|e| aws_error("CloudWatch GetMetricData", e))?;
     for name in names.values() {
-        h.last_hour.insert((*name).into(), 0.0);
+        view.last_hour.insert((*name).into(), 0.0);
     }
     for result in out.metric_data_results() {
         let id = result.id().unwrap_or_default();
         let values = result.values();
         match id {
-            "age" => h.oldest_message_secs.0 = values.first().copied(),
-            "dlqage" => h.oldest_message_secs.1 = values.first().copied(),
+            "age" => view.oldest_message_secs.0 = values.first().copied(),
+            "dlqage" => view.oldest_message_secs.1 = values.first().copied(),
             _ => {
                 if let Some(name) = names.get(id) {
-                    h.last_hour.insert((*name).into(), values.iter().sum());
+                    view.last_hour.insert((*name).into(), values.iter().sum());
                 }
             }
         }
     }
-    Ok(h)
+    Ok(view)
 }
 
 /// The screen.
 pub fn render(h: &Health) -> String {
     let age = |a: Option<f64>| a.map_or_else(|| "no data".to_owned(), |s| format!("{s:.0} s"));
-    let n = |k: &str| h.last_hour.get(k).copied().unwrap_or(0.0);
+    let n = |k: &str| {
+        h.last_hour
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .copied()
+            .unwrap_or(0.0)
+    };
     let mut out = format!("{} (deployed)\n", h.stack);
     out += &format!(
         "  webhooks   {}\n",
@@ -323,24 +362,31 @@ pub fn render(h: &Health) -> String {
             ""
         }
     );
-    out += &format!(
-        "  last hour  accepted {:.0}, duplicates {:.0}, signature failures {:.0}, WAF blocked {:.0}, 5XX {:.0}\n",
-        n("Accepted"),
-        n("Duplicate"),
-        n("SignatureFailures"),
-        n("WafBlocked"),
-        n("Api5xx")
-    );
-    out += &format!(
-        "  throttles  not published for REST APIs; 4XX (429 throttles with 403s and other refusals) {:.0}\n",
-        n("Api4xx")
-    );
-    if h.alarms.is_empty() {
-        out += "  alarms     none in ALARM\n";
-    } else {
-        for (name, reason) in &h.alarms {
-            out += &format!("  ALARM      {name}: {reason}\n");
+    if h.last_hour.is_some() {
+        out += &format!(
+            "  last hour  accepted {:.0}, duplicates {:.0}, signature failures {:.0}, WAF blocked {:.0}, 5XX {:.0}\n",
+            n("Accepted"),
+            n("Duplicate"),
+            n("SignatureFailures"),
+            n("WafBlocked"),
+            n("Api5xx")
+        );
+        out += &format!(
+            "  throttles  not published for REST APIs; 4XX (429 throttles with 403s and other refusals) {:.0}\n",
+            n("Api4xx")
+        );
+    }
+    match &h.alarms {
+        Some(alarms) if alarms.is_empty() => out += "  alarms     none in ALARM\n",
+        Some(alarms) => {
+            for (name, reason) in alarms {
+                out += &format!("  ALARM      {name}: {reason}\n");
+            }
         }
+        None => {}
+    }
+    for what in &h.unavailable {
+        out += &format!("  unavailable {what}\n");
     }
     out
 }
