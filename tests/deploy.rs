@@ -1,6 +1,6 @@
 //! `wh bootstrap`, `wh deploy`, `wh diff` and `wh destroy`, the real binary against moto server
 //! on 127.0.0.1: what the stack's resources became is read back through the service APIs.
-//! (What moto cannot show is in `deploy_replay.rs`, on recorded AWS answers.)
+//! (What moto cannot show is in `aws_replay.rs`, on recorded AWS answers.)
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! The operations commands against a stack deployed on moto (127.0.0.1) by `wh deploy`: secrets,
 //! status, reenqueue and replay, checked through the service APIs. (SQS message move tasks,
-//! which `wh redrive` uses, are not in moto: `deploy_replay.rs` covers them; the whole
+//! which `wh redrive` uses, are not in moto: `aws_replay.rs` covers them; the whole
 //! recovery path runs against `wh dev` in `dev.rs`.)
 
 mod common;
@@ -179,7 +179,7 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
     });
 
     // moto does not speak CloudWatch's protocol (Smithy RPC v2 CBOR): that part of the
-    // screen is reported unavailable, exit 1; deploy_replay.rs reads it from AWS's answers.
+    // screen is reported unavailable, exit 1; aws_replay.rs reads it from AWS's answers.
     let (code, h, out) = wh_ops(dir.path(), &moto, &["status"], &[], "");
     assert_eq!(code, Some(1), "{out}");
     assert!(

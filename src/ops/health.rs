@@ -254,7 +254,7 @@ pub async fn cloudwatch(
             "waf",
             "AWS/WAFV2",
             "BlockedRequests",
-            dims(&[("WebACL", &r.web_acl), ("Region", &region), ("Rule", "ALL")]),
+            dims(&[("WebACL", &r.web_acl), ("Region", region), ("Rule", "ALL")]),
             "Sum",
             3600,
         ),

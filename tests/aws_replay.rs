@@ -1,8 +1,10 @@
 //! What moto cannot show, on AWS's own answers replayed through the SDK's test client
 //! (`aws-smithy-http-client`'s `StaticReplayClient`): the account-concurrency preflight, stack
 //! events of a failed update and their reasons, a change set that would replace a table, and
-//! both of CloudFormation's ways of saying "nothing to change". The bodies are shaped as AWS
-//! sends them (CloudFormation's query-protocol XML, Lambda's REST JSON).
+//! both of CloudFormation's ways of saying "nothing to change"; for the operations, SQS message
+//! move tasks (`wh redrive`; not in moto) and CloudWatch alarms and metrics (`wh status`; moto
+//! does not speak its protocol). The bodies are shaped as AWS sends them (CloudFormation's
+//! query-protocol XML, Lambda's REST JSON, SQS's JSON 1.0, CloudWatch's RPC v2 CBOR).
 
 mod common;
 
@@ -22,7 +24,7 @@ const NS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
 const STACK_ID: &str = "arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-test/5f0c9b10-c9a1-11f0-8de9-0a1b2c3d4e5f";
 
 /// An answer: HTTP status, extra headers, body.
-type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+type Answer = (u16, Vec<(&'static str, &'static str)>, Vec<u8>);
 
 fn replay(answers: Vec<Answer>) -> (StaticReplayClient, SdkConfig) {
     let events = answers
@@ -58,7 +60,8 @@ fn xml(action: &str, result: &str) -> Answer {
         format!(
             "<{action}Response xmlns=\"{NS}\"><{action}Result>{result}</{action}Result>\
              <ResponseMetadata><RequestId>7d3c1a52-0000-4000-8000-000000000000</RequestId></ResponseMetadata></{action}Response>"
-        ),
+        )
+        .into_bytes(),
     )
 }
 
@@ -69,7 +72,8 @@ fn query_error(code: &str, message: &str) -> Answer {
         format!(
             "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
              <RequestId>7d3c1a52-0000-4000-8000-000000000001</RequestId></ErrorResponse>"
-        ),
+        )
+        .into_bytes(),
     )
 }
 
@@ -463,5 +467,175 @@ fn no_changes_is_not_an_error_either_way() {
     assert_eq!(
         e,
         "CloudFormation UpdateStack: Template format error: Unresolved resource dependencies [Nope] in the Resources block of the template"
+    );
+}
+
+// ---- Operations: what moto does not implement (SQS message move tasks) or does not speak
+// (CloudWatch's Smithy RPC v2 CBOR protocol).
+
+fn sqs_json(body: &str) -> Answer {
+    (
+        200,
+        vec![("content-type", "application/x-amz-json-1.0")],
+        body.as_bytes().to_vec(),
+    )
+}
+
+fn queues() -> (wh::ops::QueueRef, wh::ops::QueueRef) {
+    let q = |name: &str| wh::ops::QueueRef {
+        url: format!("https://sqs.eu-west-1.amazonaws.com/123456789012/{name}"),
+        arn: format!("arn:aws:sqs:eu-west-1:123456789012:{name}"),
+    };
+    (q("shop-dlq-test"), q("shop-processing-test"))
+}
+
+#[test]
+fn a_redrive_is_a_message_move_task_followed_to_its_end() {
+    let task = |status: &str, moved: u32, extra: &str| {
+        sqs_json(&format!(
+            r#"{{"Results":[{{"TaskHandle":"eyJ0YXNrSWQiOiIxIn0=","Status":"{status}","SourceArn":"arn:aws:sqs:eu-west-1:123456789012:shop-dlq-test","DestinationArn":"arn:aws:sqs:eu-west-1:123456789012:shop-processing-test","ApproximateNumberOfMessagesMoved":{moved},"ApproximateNumberOfMessagesToMove":3,"StartedTimestamp":1795000000000{extra}}}]}}"#
+        ))
+    };
+    let (client, sdk) = replay(vec![
+        sqs_json(r#"{"TaskHandle":"eyJ0YXNrSWQiOiIxIn0="}"#),
+        task("RUNNING", 1, ""),
+        task("COMPLETED", 3, ""),
+    ]);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let (dlq, processing) = queues();
+    let handle = block_on(wh::ops::redrive::start(&sqs, &dlq, &processing)).unwrap();
+    assert_eq!(handle, "eyJ0YXNrSWQiOiIxIn0=");
+    let mut progress = Vec::new();
+    let moved = block_on(wh::ops::redrive::follow(
+        &sqs,
+        &dlq,
+        Duration::from_millis(1),
+        &mut |n| progress.push(n),
+    ))
+    .unwrap();
+    assert_eq!((moved.status.as_str(), moved.moved), ("COMPLETED", 3));
+    assert_eq!(progress, [1, 3]);
+    let first = client.actual_requests().next().unwrap();
+    let body = String::from_utf8_lossy(first.body().bytes().unwrap()).into_owned();
+    assert!(
+        body.contains(r#""SourceArn":"arn:aws:sqs:eu-west-1:123456789012:shop-dlq-test""#)
+            && body.contains(
+                r#""DestinationArn":"arn:aws:sqs:eu-west-1:123456789012:shop-processing-test""#
+            ),
+        "{body}"
+    );
+
+    let (_client, sdk) = replay(vec![task(
+        "FAILED",
+        1,
+        r#","FailureReason":"AWS.SimpleQueueService.NonExistentQueue""#,
+    )]);
+    let failed = block_on(wh::ops::redrive::follow(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &dlq,
+        Duration::from_millis(1),
+        &mut |_| {},
+    ))
+    .unwrap();
+    assert_eq!(failed.status, "FAILED");
+    assert_eq!(
+        failed.failure.as_deref(),
+        Some("AWS.SimpleQueueService.NonExistentQueue")
+    );
+}
+
+fn cbor(build: impl FnOnce(&mut aws_smithy_cbor::Encoder)) -> Answer {
+    let mut e = aws_smithy_cbor::Encoder::new(Vec::new());
+    build(&mut e);
+    let body = e.into_writer();
+    (
+        200,
+        vec![
+            ("content-type", "application/cbor"),
+            ("smithy-protocol", "rpc-v2-cbor"),
+        ],
+        body,
+    )
+}
+
+#[test]
+fn status_reads_alarms_and_the_last_hours_metrics_from_cloudwatch() {
+    let alarms = cbor(|e| {
+        e.begin_map().str("MetricAlarms").array(1);
+        e.begin_map()
+            .str("AlarmName")
+            .str("shop-dlq-depth-test")
+            .str("StateValue")
+            .str("ALARM")
+            .str("StateReason")
+            .str("Threshold Crossed: 1 datapoint [2.0 (23/11/26 10:14:00)] was greater than the threshold (0.0).")
+            .end();
+        e.end();
+    });
+    let series = |e: &mut aws_smithy_cbor::Encoder, id: &str, values: &[f64]| {
+        e.begin_map()
+            .str("Id")
+            .str(id)
+            .str("Values")
+            .array(values.len());
+        for v in values {
+            e.double(*v);
+        }
+        e.str("StatusCode").str("Complete").end();
+    };
+    let metrics = cbor(|e| {
+        e.begin_map().str("MetricDataResults").array(5);
+        series(e, "accepted", &[120.0, 30.0]);
+        series(e, "signature", &[2.0]);
+        series(e, "waf", &[17.0]);
+        series(e, "api4xx", &[21.0]);
+        series(e, "dlqage", &[840.0]);
+        e.end();
+    });
+    let (client, sdk) = replay(vec![alarms, metrics]);
+    let r = wh::ops::Resources::of(&base_stack(), "test");
+    let now = time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+    let view = block_on(wh::ops::health::cloudwatch(
+        &aws_sdk_cloudwatch::Client::new(&sdk),
+        &r,
+        "eu-west-1",
+        now,
+    ))
+    .unwrap();
+    assert_eq!(view.alarms.len(), 1);
+    assert_eq!(view.alarms[0].0, "shop-dlq-depth-test");
+    assert_eq!(view.last_hour["Accepted"], 150.0);
+    assert_eq!(view.last_hour["SignatureFailures"], 2.0);
+    assert_eq!(view.last_hour["WafBlocked"], 17.0);
+    assert_eq!(view.last_hour["Duplicate"], 0.0);
+    assert_eq!(view.oldest_message_secs, (None, Some(840.0)));
+    // It asked for the stack's own alarms, by name.
+    let first = client.actual_requests().next().unwrap();
+    assert!(
+        first.uri().ends_with("/operation/DescribeAlarms"),
+        "{}",
+        first.uri()
+    );
+
+    let screen = wh::ops::health::render(&wh::ops::health::Health {
+        stack: r.stack.clone(),
+        alarms: Some(view.alarms),
+        last_hour: Some(view.last_hour),
+        oldest_message_secs: view.oldest_message_secs,
+        dlq: 2,
+        ..Default::default()
+    });
+    assert!(
+        screen.contains("DLQ        2, oldest 840 s: inspect, then `wh redrive`"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("accepted 150, duplicates 0, signature failures 2, WAF blocked 17"),
+        "{screen}"
+    );
+    assert!(screen.contains("throttles  not published for REST APIs; 4XX (429 throttles with 403s and other refusals) 21"), "{screen}");
+    assert!(
+        screen.contains("ALARM      shop-dlq-depth-test: Threshold Crossed"),
+        "{screen}"
     );
 }
