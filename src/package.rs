@@ -65,6 +65,9 @@ pub struct Manifest {
     pub architecture: &'static str,
     /// Lambda runtime.
     pub runtime: &'static str,
+    /// SHA-256 of the generated handler crates the zips were built from
+    /// (`Compilation::handlers_sha256`).
+    pub handlers_sha256: String,
     /// Packaged functions by name, in template order.
     pub functions: serde_json::Map<String, serde_json::Value>,
 }

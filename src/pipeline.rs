@@ -28,6 +28,26 @@ impl Compilation {
             .find(|f| f.path.ends_with("template.json"))
             .map_or("", |f| f.contents.as_str())
     }
+
+    /// SHA-256 of the generated handler crates (every file under `handlers/`, by path): what
+    /// `wh build` records in the manifest and `wh deploy` compares, so zips built from another
+    /// version of the spec are never shipped with this template.
+    pub fn handlers_sha256(&self) -> String {
+        let mut files: Vec<&OutputFile> = self
+            .files
+            .iter()
+            .filter(|f| f.path.components().any(|c| c.as_os_str() == "handlers"))
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut bytes = Vec::new();
+        for f in files {
+            bytes.extend_from_slice(f.path.to_string_lossy().as_bytes());
+            bytes.push(0);
+            bytes.extend_from_slice(f.contents.as_bytes());
+            bytes.push(0);
+        }
+        crate::package::sha256_hex(&bytes)
+    }
 }
 
 /// Why a spec did not compile.

@@ -93,6 +93,9 @@ fn the_receiver_builds_for_arm64_reproducibly_and_runs_under_qemu() {
         zip_a.len()
     );
     assert_eq!(manifest["architecture"], "arm64");
+    // What wh deploy checks the build against: the handler crates of specs/prod.yaml now.
+    let compiled = wh::pipeline::compile(&common_repo().join("specs/prod.yaml")).unwrap();
+    assert_eq!(manifest["handlers_sha256"], compiled.handlers_sha256());
 
     let bootstrap = bootstrap_from(&first.path().join("prod/receiver.zip"), first.path());
 

@@ -392,3 +392,32 @@ fn without_credentials_the_preflight_says_where_it_looked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_build_of_another_version_of_the_spec_is_never_deployed() {
+    let moto = moto::Moto::start();
+    let dir = workdir(common::BASE);
+    assert!(wh(dir.path(), &moto, &["bootstrap"]).status.success());
+    // A provider added after `wh build`: the receiver's crate changed, the zips did not.
+    let spec = common::BASE.replace(
+        "providers:\n  stripe:\n    scheme: stripe\n",
+        "providers:\n  stripe:\n    scheme: stripe\n  github:\n    scheme: github\n",
+    );
+    std::fs::write(dir.path().join("spec.yaml"), spec).unwrap();
+    let o = wh(dir.path(), &moto, &["deploy"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "the zips were built from other handler sources than spec.yaml compiles to now"
+        ),
+        "{}",
+        text(&o)
+    );
+    let stacks = block_on(
+        aws_sdk_cloudformation::Client::new(&block_on(sdk(&moto)))
+            .describe_stacks()
+            .stack_name("shop-test")
+            .send(),
+    );
+    assert!(stacks.is_err(), "nothing was created: {stacks:?}");
+}

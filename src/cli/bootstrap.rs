@@ -28,9 +28,9 @@ pub struct Args {
     /// AWS endpoint (an emulator such as moto).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Seconds between polls of CloudFormation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    poll: f64,
+    /// Time between reads of CloudFormation's progress (50ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::poll_interval)]
+    poll: Duration,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -69,7 +69,7 @@ async fn run_async(args: &Args, out: &Printer) -> Outcome {
         "bootstrapping account {account} in {region}: stack {}",
         bootstrap::STACK_NAME
     ));
-    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let poll = args.poll;
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
     let existing = match stack::describe(&cf, bootstrap::STACK_NAME).await {
         Ok(e) => e,

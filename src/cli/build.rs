@@ -95,6 +95,7 @@ pub fn run(args: &Args) -> Outcome {
         stack: stack.clone(),
         architecture: "arm64",
         runtime: "provided.al2023",
+        handlers_sha256: compilation.handlers_sha256(),
         functions: Default::default(),
     };
     for (function, bootstrap) in built {

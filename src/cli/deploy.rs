@@ -23,6 +23,10 @@ use super::{Outcome, OutputFormat, StackArgs, runtime, write_files};
 pub struct Args {
     #[command(flatten)]
     stack: StackArgs,
+    /// The IAM role CloudFormation acts as (a service role); the caller then needs only
+    /// CloudFormation, iam:PassRole on it, and the artifact bucket.
+    #[arg(long, value_name = "ARN")]
+    cfn_role: Option<String>,
     /// Stop after showing the change set, leaving it for review (execute it in the console or
     /// run `wh deploy` again).
     #[arg(long)]
@@ -43,9 +47,9 @@ pub struct Args {
     /// Where the flat-outputs file goes.
     #[arg(long, value_name = "DIR", default_value = "outputs")]
     out_dir: PathBuf,
-    /// Seconds between polls of CloudFormation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    poll: f64,
+    /// Time between reads of CloudFormation's progress (50ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::poll_interval)]
+    poll: Duration,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -99,11 +103,10 @@ pub struct Target {
     pub template: Value,
     /// The SDK configuration.
     pub sdk: aws_config::SdkConfig,
-    /// `--cfn-role`.
-    pub cfn_role: Option<String>,
 }
 
-/// Compiles the spec, checks the suffix and finds credentials; `what` names the command in errors.
+/// Compiles the spec, checks the suffix and loads the SDK configuration; `what` names the
+/// command in errors.
 pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
     let compilation = pipeline::compile(&args.spec).map_err(|e| {
         eprintln!(
@@ -128,7 +131,6 @@ pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
     let sdk = args.sdk(&compilation.stack.region).await;
     Ok(Target {
         spec: args.spec.clone(),
-        cfn_role: args.cfn_role.clone(),
         stack_name: format!("{}-{suffix}", compilation.stack.name),
         suffix,
         compilation,
@@ -220,9 +222,16 @@ pub async fn assemble(
     t: &Target,
     dist: &std::path::Path,
     bucket: &str,
+    role_arn: Option<&str>,
     out: &Printer,
 ) -> Result<(Deployment, Value), Outcome> {
-    let built = artifacts::read(dist, &t.compilation.env, &t.spec).map_err(|e| {
+    let built = artifacts::read(
+        dist,
+        &t.compilation.env,
+        &t.spec,
+        &t.compilation.handlers_sha256(),
+    )
+    .map_err(|e| {
         eprintln!("{e}");
         Outcome::Failed
     })?;
@@ -269,7 +278,7 @@ pub async fn assemble(
             ("wh:spec".into(), t.compilation.env.clone()),
             ("wh:suffix".into(), t.suffix.clone()),
         ],
-        role_arn: t.cfn_role.clone(),
+        role_arn: role_arn.map(str::to_owned),
     };
     let template_json = match &template {
         TemplateSource::Body(_) => json!("inline"),
@@ -431,7 +440,7 @@ pub fn run(args: &Args) -> Outcome {
 }
 
 async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Value>) -> Outcome {
-    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let poll = args.poll;
     let t = match target(&args.stack, "wh deploy").await {
         Ok(t) => t,
         Err(o) => return o,
@@ -458,10 +467,11 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         Ok(b) => b,
         Err(o) => return o,
     };
-    let (deployment, shipped) = match assemble(&t, &args.dist, &bucket, out).await {
-        Ok(d) => d,
-        Err(o) => return o,
-    };
+    let (deployment, shipped) =
+        match assemble(&t, &args.dist, &bucket, args.cfn_role.as_deref(), out).await {
+            Ok(d) => d,
+            Err(o) => return o,
+        };
     doc.insert("artifacts".into(), shipped);
 
     let (expected, after) = match args.method {
@@ -495,7 +505,7 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 );
                 let _ = stack::delete_change_set(&cf, &t.stack_name, &set).await;
                 if kind == ChangeSetType::Create {
-                    let _ = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await;
+                    let _ = stack::delete(&cf, &t.stack_name, args.cfn_role.as_deref()).await;
                 }
                 doc.insert("result".into(), json!("blocked"));
                 doc.insert("blocked".into(), json!(blocked));

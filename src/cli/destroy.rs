@@ -15,6 +15,10 @@ use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 pub struct Args {
     #[command(flatten)]
     stack: StackArgs,
+    /// The IAM role CloudFormation acts as (a service role); the caller then needs only
+    /// CloudFormation, iam:PassRole on it, and the artifact bucket.
+    #[arg(long, value_name = "ARN")]
+    cfn_role: Option<String>,
     /// Delete a stack of a `retain` spec (its retained resources stay behind).
     #[arg(long)]
     force: bool,
@@ -24,9 +28,9 @@ pub struct Args {
     /// Where the flat-outputs file is (it is removed with the stack).
     #[arg(long, value_name = "DIR", default_value = "outputs")]
     out_dir: PathBuf,
-    /// Seconds between polls of CloudFormation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    poll: f64,
+    /// Time between reads of CloudFormation's progress (50ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::poll_interval)]
+    poll: Duration,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -71,7 +75,7 @@ async fn destroy(args: &Args, out: &Printer) -> Outcome {
         Ok(a) => a,
         Err(e) => return report(e),
     };
-    if let Err(e) = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await {
+    if let Err(e) = stack::delete(&cf, &t.stack_name, args.cfn_role.as_deref()).await {
         // The request may have gone through even though the answer did not: look before failing.
         match stack::describe(&cf, &info.id).await {
             Ok(None) => {}
@@ -79,7 +83,7 @@ async fn destroy(args: &Args, out: &Printer) -> Outcome {
             _ => return report(e),
         }
     }
-    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let poll = args.poll;
     let finished = match follow(
         &cf,
         &info.id,

@@ -19,15 +19,19 @@ use super::{Outcome, OutputFormat, StackArgs, runtime};
 pub struct Args {
     #[command(flatten)]
     stack: StackArgs,
+    /// The IAM role CloudFormation acts as (a service role); the caller then needs only
+    /// CloudFormation, iam:PassRole on it, and the artifact bucket.
+    #[arg(long, value_name = "ARN")]
+    cfn_role: Option<String>,
     /// The artifact bucket (default: the one `wh bootstrap` made).
     #[arg(long, value_name = "BUCKET")]
     artifact_bucket: Option<String>,
     /// Where `wh build` put the zips: <DIR>/<env>/manifest.json.
     #[arg(long, value_name = "DIR", default_value = "dist")]
     dist: PathBuf,
-    /// Seconds between polls of CloudFormation.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
-    poll: f64,
+    /// Time between reads of CloudFormation's progress (50ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::poll_interval)]
+    poll: Duration,
     /// How to print the changes.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -64,19 +68,13 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         Ok(b) => b,
         Err(o) => return o,
     };
-    let (deployment, _) = match assemble(&t, &args.dist, &bucket, out).await {
-        Ok(d) => d,
-        Err(o) => return o,
-    };
+    let (deployment, _) =
+        match assemble(&t, &args.dist, &bucket, args.cfn_role.as_deref(), out).await {
+            Ok(d) => d,
+            Err(o) => return o,
+        };
     let set = change_set_name();
-    let prepared = stack::create_change_set(
-        &cf,
-        &deployment,
-        kind.clone(),
-        &set,
-        Duration::from_secs_f64(args.poll.max(0.05)),
-    )
-    .await;
+    let prepared = stack::create_change_set(&cf, &deployment, kind.clone(), &set, args.poll).await;
     let plan = match prepared {
         Err(e) => return report(e),
         Ok(Prepared::NoChanges) => Default::default(),
@@ -87,7 +85,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
                 eprintln!("warning: {e}");
             }
             if kind == ChangeSetType::Create
-                && let Err(e) = stack::delete(&cf, &t.stack_name, t.cfn_role.as_deref()).await
+                && let Err(e) = stack::delete(&cf, &t.stack_name, args.cfn_role.as_deref()).await
             {
                 eprintln!("warning: {e}");
             }

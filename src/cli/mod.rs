@@ -145,10 +145,6 @@ pub struct StackArgs {
     /// AWS endpoint (an emulator such as moto).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// The IAM role CloudFormation acts as (a service role); the caller then needs only
-    /// CloudFormation, iam:PassRole on it, and the artifact bucket.
-    #[arg(long, value_name = "ARN")]
-    pub cfn_role: Option<String>,
 }
 
 impl StackArgs {
@@ -162,6 +158,17 @@ impl StackArgs {
         )
         .await
     }
+}
+
+/// `--poll`: a duration from 50ms to 1m (`5s`, `500ms`), between two reads of an AWS
+/// operation's progress.
+pub fn poll_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d: wh::spec::units::Duration = text.parse().map_err(|e| e.to_string())?;
+    let d = std::time::Duration::from_millis(d.as_millis());
+    if !(std::time::Duration::from_millis(50)..=std::time::Duration::from_secs(60)).contains(&d) {
+        return Err(format!("{text} is outside 50ms to 1m"));
+    }
+    Ok(d)
 }
 
 /// A runtime for a command's AWS calls.

@@ -23,9 +23,9 @@ pub struct Args {
     /// A running `wh dev` instead of the deployed stack.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// Seconds between polls of the move task.
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
-    poll: f64,
+    /// Time between reads of the move task's progress (50ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::poll_interval)]
+    poll: Duration,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -98,7 +98,7 @@ async fn redrive_all(args: &Args) -> Outcome {
     if let Err(e) = redrive::start(&sqs, &dlq, &processing).await {
         return report(e);
     }
-    let poll = Duration::from_secs_f64(args.poll.max(0.05));
+    let poll = args.poll;
     let ended = redrive::follow(&sqs, &dlq, poll, &mut |n| eprintln!("  moved {n}")).await;
     match ended {
         Ok(m) if m.status == "COMPLETED" => done(

@@ -23,9 +23,15 @@ pub struct Artifact {
     pub entry: PackagedFunction,
 }
 
-/// Reads `<dist>/<env>/manifest.json` and checks every function's zip is there and is the one
-/// the manifest names (same SHA-256), so a half-finished or mixed build is never deployed.
-pub fn read(dist: &Path, env: &str, spec: &Path) -> Result<Vec<Artifact>, DeployError> {
+/// Reads `<dist>/<env>/manifest.json` and checks it was built from the handler sources the spec
+/// compiles to now (`handlers_sha256`), and that every function's zip is there and is the one
+/// the manifest names (same SHA-256), so a stale, half-finished or mixed build is never deployed.
+pub fn read(
+    dist: &Path,
+    env: &str,
+    spec: &Path,
+    handlers_sha256: &str,
+) -> Result<Vec<Artifact>, DeployError> {
     let dir = dist.join(env);
     let manifest_path = dir.join("manifest.json");
     let build = format!("`wh build {}`", spec.display());
@@ -34,6 +40,14 @@ pub fn read(dist: &Path, env: &str, spec: &Path) -> Result<Vec<Artifact>, Deploy
         .map_err(|e| DeployError::Artifacts(format!("{}: {e}; {hint}", manifest_path.display())))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| DeployError::Artifacts(format!("{}: {e}; {hint}", manifest_path.display())))?;
+    if doc["handlers_sha256"].as_str() != Some(handlers_sha256) {
+        return Err(DeployError::Artifacts(format!(
+            "{}: the zips were built from other handler sources than {} compiles to now \
+             (the spec or wh changed since); run {build} again",
+            manifest_path.display(),
+            spec.display()
+        )));
+    }
     let mut artifacts = Vec::new();
     for function in Function::ALL {
         let entry: PackagedFunction = doc["functions"]
@@ -180,7 +194,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stale_zip_is_refused() {
+    fn a_stale_or_foreign_build_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let env = dir.path().join("dev");
         std::fs::create_dir_all(&env).unwrap();
@@ -191,19 +205,31 @@ mod tests {
             std::fs::write(env.join(&entry.zip), &zip).unwrap();
             functions.insert(f.slug().into(), serde_json::to_value(entry).unwrap());
         }
-        let manifest = serde_json::json!({"stack": "shop-dev", "functions": functions});
+        let manifest = serde_json::json!({"stack": "shop-dev", "handlers_sha256": "abc", "functions": functions});
         std::fs::write(env.join("manifest.json"), manifest.to_string()).unwrap();
         let spec = Path::new("specs/dev.yaml");
-        let read_back = read(dir.path(), "dev", spec).unwrap();
+        let read_back = read(dir.path(), "dev", spec, "abc").unwrap();
         assert_eq!(read_back.len(), 3);
         assert!(read_back[0].entry.s3_key.starts_with("shop-dev/receiver/"));
 
+        let e = read(dir.path(), "dev", spec, "def")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("other handler sources than specs/dev.yaml"),
+            "{e}"
+        );
+
         std::fs::write(env.join("audit.zip"), b"rebuilt without the manifest").unwrap();
-        let e = read(dir.path(), "dev", spec).unwrap_err().to_string();
+        let e = read(dir.path(), "dev", spec, "abc")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("audit.zip: SHA-256"), "{e}");
         assert!(e.contains("run `wh build specs/dev.yaml` again"), "{e}");
 
-        let e = read(dir.path(), "prod", spec).unwrap_err().to_string();
+        let e = read(dir.path(), "prod", spec, "abc")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("manifest.json") && e.contains("wh build"), "{e}");
     }
 

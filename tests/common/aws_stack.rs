@@ -27,7 +27,12 @@ pub fn workdir(spec: &str) -> tempfile::TempDir {
         std::fs::write(dist.join(&entry.zip), &zip).unwrap();
         functions.insert(f.slug().into(), serde_json::to_value(entry).unwrap());
     }
-    let manifest = serde_json::json!({"stack": "shop-test", "functions": functions});
+    let compiled = wh::pipeline::compile(&dir.path().join("spec.yaml")).unwrap();
+    let manifest = serde_json::json!({
+        "stack": "shop-test",
+        "handlers_sha256": compiled.handlers_sha256(),
+        "functions": functions,
+    });
     std::fs::write(dist.join("manifest.json"), manifest.to_string()).unwrap();
     dir
 }
@@ -40,7 +45,7 @@ pub fn wh_command(dir: &Path, moto: &moto::Moto, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wh"));
     cmd.current_dir(dir)
         .args(args)
-        .args(["spec.yaml", "--endpoint-url", &moto.url, "--poll", "0.1"])
+        .args(["spec.yaml", "--endpoint-url", &moto.url, "--poll", "100ms"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
