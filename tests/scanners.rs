@@ -126,6 +126,21 @@ fn every_compiled_template_is_lint_and_serverless_rules_clean() {
 }
 
 #[test]
+fn the_bootstrap_template_is_lint_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bootstrap.json");
+    let text = wh::emit::cloudformation::render(&wh::deploy::bootstrap::template());
+    std::fs::write(&path, text).unwrap();
+    let o = cfn_lint(&path);
+    assert!(
+        o.status.success() && o.stdout.is_empty(),
+        "cfn-lint found:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
 fn every_compiled_template_is_checkov_clean_beyond_written_exceptions() {
     let dir = tempfile::tempdir().unwrap();
     let templates = compile_all(dir.path());

@@ -10,7 +10,9 @@ use wh::deploy::bootstrap;
 use wh::deploy::stack::{self, Deployment, Prepared};
 use wh::emit::cloudformation::render;
 
-use super::deploy::{Printer, change_set_name, follow, report, show_finished, show_plan};
+use super::deploy::{
+    Operation, Printer, change_set_name, ctrl_c, follow, report, show_finished, show_plan,
+};
 use super::{Outcome, OutputFormat, runtime};
 
 /// Arguments of `wh bootstrap`.
@@ -99,17 +101,13 @@ async fn run_async(args: &Args, out: &Printer) -> Outcome {
             if let Err(e) = stack::execute_change_set(&cf, bootstrap::STACK_NAME, &set).await {
                 return report(e);
             }
-            let finished = match follow(
-                &cf,
-                bootstrap::STACK_NAME,
-                after.as_deref(),
-                &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
-                Some(plan.changes.len()),
-                poll,
-                out,
-            )
-            .await
-            {
+            let op = Operation {
+                stack: bootstrap::STACK_NAME,
+                after: after.as_deref(),
+                success: &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
+                expected: Some(plan.changes.len()),
+            };
+            let finished = match follow(&cf, op, poll, out, ctrl_c()).await {
                 Ok(f) => f,
                 Err(o) => return o,
             };

@@ -311,17 +311,40 @@ pub fn show_plan(plan: &Plan, out: &Printer) {
     }
 }
 
+/// A stack operation to follow.
+pub struct Operation<'a> {
+    /// The stack's name or id.
+    pub stack: &'a str,
+    /// The newest event before it began.
+    pub after: Option<&'a str>,
+    /// The statuses that count as success.
+    pub success: &'a [&'a str],
+    /// The number of resource changes, when known (the progress bar's length).
+    pub expected: Option<usize>,
+}
+
+/// Resolves on Ctrl-C; never, if the signal cannot be watched (rather than at once).
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Follows a stack operation to its end with a progress display, stopping (not cancelling)
-/// on Ctrl-C. `expected` is the number of resource changes, when known.
+/// when `stop` resolves (Ctrl-C: [`ctrl_c`]).
 pub async fn follow(
     cf: &aws_sdk_cloudformation::Client,
-    stack: &str,
-    after: Option<&str>,
-    success: &[&str],
-    expected: Option<usize>,
+    op: Operation<'_>,
     poll: Duration,
     out: &Printer,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<Finished, Outcome> {
+    let Operation {
+        stack,
+        after,
+        success,
+        expected,
+    } = op;
     let bar = match expected {
         Some(n) => indicatif::ProgressBar::new(n as u64),
         None => indicatif::ProgressBar::new_spinner(),
@@ -360,7 +383,7 @@ pub async fn follow(
     let watching = stack::watch(cf, stack, after, success, poll, &mut on_event);
     let result = tokio::select! {
         r = watching => r,
-        _ = tokio::signal::ctrl_c() => {
+        () = stop => {
             bar.finish_and_clear();
             eprintln!(
                 "stopped watching {stack}; CloudFormation goes on with the operation (Ctrl-C does not cancel it). \
@@ -566,17 +589,13 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
             (None, after)
         }
     };
-    let finished = match follow(
-        &cf,
-        &t.stack_name,
-        after.as_deref(),
-        &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
+    let op = Operation {
+        stack: &t.stack_name,
+        after: after.as_deref(),
+        success: &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
         expected,
-        poll,
-        out,
-    )
-    .await
-    {
+    };
+    let finished = match follow(&cf, op, poll, out, ctrl_c()).await {
         Ok(f) => f,
         Err(o) => return o,
     };
@@ -602,5 +621,75 @@ async fn finish_outputs(
             Outcome::Ok
         }
         Err(o) => o,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+    use aws_smithy_types::body::SdkBody;
+
+    /// A stack that stays UPDATE_IN_PROGRESS for as long as anyone asks.
+    fn busy_stack() -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
+        let ns = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+        let answer = |body: String| {
+            ReplayEvent::new(
+                http::Request::builder()
+                    .uri("https://replay.invalid/")
+                    .body(SdkBody::empty())
+                    .unwrap(),
+                http::Response::builder()
+                    .status(200)
+                    .header("content-type", "text/xml")
+                    .body(SdkBody::from(body))
+                    .unwrap(),
+            )
+        };
+        let events = (0..500)
+            .flat_map(|_| {
+                [
+                    answer(format!(
+                        "<DescribeStacksResponse xmlns=\"{ns}\"><DescribeStacksResult><Stacks><member>\
+                         <StackName>shop-test</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-test/1</StackId>\
+                         <CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_IN_PROGRESS</StackStatus>\
+                         </member></Stacks></DescribeStacksResult></DescribeStacksResponse>"
+                    )),
+                    answer(format!(
+                        "<DescribeStackEventsResponse xmlns=\"{ns}\"><DescribeStackEventsResult><StackEvents/>\
+                         </DescribeStackEventsResult></DescribeStackEventsResponse>"
+                    )),
+                ]
+            })
+            .collect();
+        let replay = StaticReplayClient::new(events);
+        let config = aws_sdk_cloudformation::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_cloudformation::config::Credentials::new(
+                "AKID", "secret", None, None, "replay",
+            ))
+            .http_client(replay.clone())
+            .build();
+        (aws_sdk_cloudformation::Client::from_conf(config), replay)
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_watch_not_the_operation() {
+        let (cf, replay) = busy_stack();
+        let op = Operation {
+            stack: "shop-test",
+            after: None,
+            success: &["UPDATE_COMPLETE"],
+            expected: Some(3),
+        };
+        let out = Printer::new(OutputFormat::Json);
+        let stop = tokio::time::sleep(Duration::from_millis(100));
+        let result = follow(&cf, op, Duration::from_millis(10), &out, stop).await;
+        assert!(matches!(result, Err(Outcome::Interrupted)));
+        // It was watching (asked at least once) and stopped while the stack was still in
+        // progress, long before the recorded answers ran out.
+        let asked = replay.actual_requests().count();
+        assert!((1..1000).contains(&asked), "{asked}");
     }
 }

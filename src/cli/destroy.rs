@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use wh::deploy::{outputs, stack};
 
-use super::deploy::{Printer, follow, report, show_finished, target};
+use super::deploy::{Operation, Printer, ctrl_c, follow, report, show_finished, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 
 /// Arguments of `wh destroy`.
@@ -83,18 +83,13 @@ async fn destroy(args: &Args, out: &Printer) -> Outcome {
             _ => return report(e),
         }
     }
-    let poll = args.poll;
-    let finished = match follow(
-        &cf,
-        &info.id,
-        after.as_deref(),
-        &["DELETE_COMPLETE"],
-        None,
-        poll,
-        out,
-    )
-    .await
-    {
+    let op = Operation {
+        stack: &info.id,
+        after: after.as_deref(),
+        success: &["DELETE_COMPLETE"],
+        expected: None,
+    };
+    let finished = match follow(&cf, op, args.poll, out, ctrl_c()).await {
         Ok(f) => f,
         Err(o) => return o,
     };

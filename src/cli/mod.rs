@@ -163,7 +163,9 @@ impl StackArgs {
 /// `--poll`: a duration from 50ms to 1m (`5s`, `500ms`), between two reads of an AWS
 /// operation's progress.
 pub fn poll_interval(text: &str) -> Result<std::time::Duration, String> {
-    let d = text.parse::<wh::spec::units::Duration>().map_err(|e| e.to_string())?;
+    let d = text
+        .parse::<wh::spec::units::Duration>()
+        .map_err(|e| e.to_string())?;
     let d = std::time::Duration::from_millis(d.as_millis());
     if !(std::time::Duration::from_millis(50)..=std::time::Duration::from_secs(60)).contains(&d) {
         return Err(format!("{text} is outside 50ms to 1m"));
