@@ -260,3 +260,23 @@ fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
         }
     }
 }
+
+/// Times and durations at the edge of the calendar are refused with a message, not a panic.
+#[test]
+fn out_of_range_times_and_durations_are_usage_errors() {
+    let o = common::run(&[
+        "replay",
+        "specs/dev.yaml",
+        "--from",
+        "9999-12-31T23:59:59-05:00",
+        "--target",
+        "http://127.0.0.1:9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("outside the years 1 to 9999 in UTC"), "{stderr}");
+    let o = common::run(&["deploy", "specs/dev.yaml", "--poll", "10m"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("10m is outside 50ms to 1m"), "{stderr}");
+}

@@ -37,6 +37,19 @@ impl<T: Index + ?Sized> Index for std::sync::Arc<T> {
 /// The earliest time the index can hold: the lower bound of an open range.
 pub const BEGINNING: &str = "0000";
 
+/// The receipt time (RFC 3339) before which a webhook is older than `older_than` at `now`; the
+/// start of the index when that reaches before the calendar (nothing is that old).
+pub fn cutoff(now: time::OffsetDateTime, older_than: std::time::Duration) -> String {
+    time::Duration::try_from(older_than)
+        .ok()
+        .and_then(|d| now.checked_sub(d))
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| BEGINNING.to_owned())
+}
+
 /// What an operation found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -163,6 +176,19 @@ mod tests {
             store.insert_new(r).await.unwrap();
         }
         store
+    }
+
+    #[test]
+    fn a_cutoff_before_the_calendar_is_the_start_of_the_index() {
+        let now = time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+        assert_eq!(
+            cutoff(now, std::time::Duration::from_secs(60)),
+            "2026-11-18T11:05:40Z"
+        );
+        assert_eq!(
+            cutoff(now, std::time::Duration::from_secs(u64::MAX / 2)),
+            BEGINNING
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use wh::ops::{self, Resources};
 use wh::spec::units::Duration;
 use wh_runtime::backends::aws::{DynamoStore, SqsQueue};
@@ -134,12 +133,10 @@ async fn reenqueue(args: &Args) -> Outcome {
         Err(e) => return report(e),
     };
     let store = DynamoStore::new(&t.sdk, &r.table);
-    let older = time::Duration::milliseconds(
-        i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX),
+    let cutoff = wh_runtime::ops::cutoff(
+        OffsetDateTime::now_utc(),
+        std::time::Duration::from_millis(args.older_than.as_millis()),
     );
-    let cutoff = (OffsetDateTime::now_utc() - older)
-        .format(&Rfc3339)
-        .unwrap_or_default();
     let run = |dry_run| wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run);
     let listed = match run(true).await {
         Ok(r) => r,

@@ -42,9 +42,13 @@ pub struct Args {
     output_format: OutputFormat,
 }
 
+/// An RFC 3339 time, in UTC: the index holds UTC times and compares them as text.
 fn rfc3339(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| format!("{e}; give an RFC 3339 time such as 2026-11-23T08:00:00Z"))
+        .map_err(|e| format!("{e}; give an RFC 3339 time such as 2026-11-23T08:00:00Z"))?
+        .checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (1..=9999).contains(&t.year()))
+        .ok_or_else(|| format!("{s} is outside the years 1 to 9999 in UTC"))
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -62,13 +66,8 @@ async fn replay(args: &Args) -> Outcome {
         eprintln!("wh replay: --from must be before --to");
         return Outcome::Error;
     }
-    // The index holds UTC times; compare in UTC.
-    let utc = |t: OffsetDateTime| {
-        t.to_offset(time::UtcOffset::UTC)
-            .format(&Rfc3339)
-            .unwrap_or_default()
-    };
-    let (from, to) = (utc(args.from), utc(to));
+    let text = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let (from, to) = (text(args.from), text(to));
     let compilation = match wh::pipeline::compile(&args.stack.spec) {
         Ok(c) => c,
         Err(e) => {

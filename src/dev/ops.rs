@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use wh_runtime::backends::{BackendError, Secrets};
 use wh_runtime::normalise::Family;
 use wh_runtime::ops::{self, Report};
@@ -40,9 +39,7 @@ impl DevStack {
         older_than: std::time::Duration,
         dry_run: bool,
     ) -> Result<Report, BackendError> {
-        let cutoff =
-            OffsetDateTime::now_utc() - time::Duration::try_from(older_than).unwrap_or_default();
-        let cutoff = cutoff.format(&Rfc3339).unwrap_or_default();
+        let cutoff = ops::cutoff(OffsetDateTime::now_utc(), older_than);
         // Through the change-feed store, so the audit logger sees the status change.
         let store = self.receiver.backends().0;
         ops::reenqueue(&self.store, store, &self.queue, &cutoff, dry_run).await

@@ -53,7 +53,11 @@ pub fn next_value(
             if current == secret {
                 return Err("the new secret is the current one".into());
             }
-            let until = now + time::Duration::try_from(overlap).unwrap_or(time::Duration::DAY);
+            let until = time::Duration::try_from(overlap)
+                .ok()
+                .and_then(|d| now.checked_add(d))
+                .filter(|t| t.year() <= 9999)
+                .ok_or_else(|| "--overlap reaches past the year 9999".to_owned())?;
             Ok(stored.cloned().unwrap_or_default().rotated(secret, until))
         }
     }
@@ -137,6 +141,11 @@ mod tests {
         );
         assert_eq!(next.active(now).unwrap(), ["new", "old"]);
 
+        let forever = Change::Rotate {
+            overlap: std::time::Duration::from_secs(u64::MAX / 4),
+        };
+        let e = next_value(forever, Some(&stored), "new".into(), now).unwrap_err();
+        assert!(e.contains("past the year 9999"), "{e}");
         let e = next_value(Change::Rotate { overlap }, None, "new".into(), now).unwrap_err();
         assert!(e.contains("wh secrets put"), "{e}");
         let e =
