@@ -38,7 +38,7 @@ pub struct Args {
     /// `change-set` (review, then execute) or `direct` (CreateStack/UpdateStack, no preview).
     #[arg(long, value_enum, default_value_t)]
     method: Method,
-    /// The artifact bucket (default: the one `wh bootstrap` made, from its stack's outputs).
+    /// The artifact bucket (default: wh-artifacts-<account>-<region>, made by `wh bootstrap`).
     #[arg(long, value_name = "BUCKET")]
     artifact_bucket: Option<String>,
     /// Where `wh build` put the zips: <DIR>/<env>/manifest.json.

@@ -23,7 +23,7 @@ pub struct Args {
     /// CloudFormation, iam:PassRole on it, and the artifact bucket.
     #[arg(long, value_name = "ARN")]
     cfn_role: Option<String>,
-    /// The artifact bucket (default: the one `wh bootstrap` made).
+    /// The artifact bucket (default: wh-artifacts-<account>-<region>, made by `wh bootstrap`).
     #[arg(long, value_name = "BUCKET")]
     artifact_bucket: Option<String>,
     /// Where `wh build` put the zips: <DIR>/<env>/manifest.json.
