@@ -274,7 +274,10 @@ fn out_of_range_times_and_durations_are_usage_errors() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("outside the years 1 to 9999 in UTC"), "{stderr}");
+    assert!(
+        stderr.contains("outside the years 1 to 9999 in UTC"),
+        "{stderr}"
+    );
     let o = common::run(&["deploy", "specs/dev.yaml", "--poll", "10m"]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);

@@ -213,6 +213,29 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     );
     assert_eq!(visibility(), visibility_before);
     assert_eq!(change_sets(), before, "wh diff leaves no change set behind");
+    let o = wh(dir.path(), &moto, &["diff"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(stdout(&o).contains("shop-test (update)"), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("~ ProcessingQueue AWS::SQS::Queue"),
+        "{}",
+        text(&o)
+    );
+
+    // `--plan` stops at the change set and leaves it for review ...
+    let o = wh(dir.path(), &moto, &["deploy", "--plan"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("left for review; nothing was executed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(visibility(), visibility_before);
+    assert_eq!(
+        change_sets().len(),
+        before.len() + 1,
+        "the change set is there to review"
+    );
 
     // ... and `wh deploy` applies it.
     let o = wh(dir.path(), &moto, &["deploy", "--output-format", "json"]);
