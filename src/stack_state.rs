@@ -1,8 +1,10 @@
 //! A deployed stack's state, read through the AWS APIs: queue depths and webhooks not yet
-//! processed. The soak check's after-check uses it; `wh status` will.
+//! processed, for the soak check's after-check (which knows the stack by its flat-outputs file).
+//! The reads are `wh status`'s (`ops::health`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
-use aws_sdk_sqs::types::QueueAttributeName;
+use wh_runtime::model::Status;
+
+use crate::ops::health;
 
 /// What is left in a stack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,70 +45,33 @@ impl StackOutputs {
     }
 }
 
-/// Messages in a queue, visible and in flight.
-pub async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, String> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "SQS GetQueueAttributes {url}: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?;
-    let attrs = out.attributes.unwrap_or_default();
-    Ok([
-        QueueAttributeName::ApproximateNumberOfMessages,
-        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .filter_map(|k| attrs.get(k).and_then(|v| v.parse::<u64>().ok()))
-    .sum())
-}
-
-/// Reads what is left: queue depths, and webhooks per unfinished status from the table's sparse
-/// `status-index` (a query, not a scan).
+/// Reads what is left: queue depths (visible and in flight), and webhooks RECEIVED or ENQUEUED
+/// (from the table's sparse `status-index`, counted: a query, not a scan).
 pub async fn leftovers(
     sdk: &aws_config::SdkConfig,
     outputs: &StackOutputs,
 ) -> Result<Leftovers, String> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let all = (wh_runtime::ops::BEGINNING, "9999");
     let mut unprocessed = 0;
-    for status in ["RECEIVED", "ENQUEUED"] {
-        let mut start = None;
-        loop {
-            let out = dynamodb
-                .query()
-                .table_name(&outputs.webhook_table)
-                .index_name("status-index")
-                .key_condition_expression("#s = :s")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_values(":s", AttributeValue::S(status.into()))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "DynamoDB Query status-index: {}",
-                        aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                    )
-                })?;
-            unprocessed += u64::try_from(out.count).unwrap_or(0);
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+    for status in [Status::Received, Status::Enqueued] {
+        unprocessed += health::count(&ddb, &outputs.webhook_table, status, all)
+            .await
+            .map_err(|e| e.to_string())?;
     }
+    let total = |(visible, in_flight): (u64, u64)| visible + in_flight;
     Ok(Leftovers {
-        queued: depth(&sqs, &outputs.processing_queue_url).await?,
-        dlq: depth(&sqs, &outputs.dead_letter_queue_url).await?,
+        queued: total(
+            health::queue_depths(&sqs, &outputs.processing_queue_url)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        dlq: total(
+            health::queue_depths(&sqs, &outputs.dead_letter_queue_url)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
         unprocessed,
     })
 }

@@ -65,12 +65,9 @@ async fn redrive_all(args: &Args) -> Outcome {
         (Ok(d), Ok(p)) => (d, p),
         (Err(e), _) | (_, Err(e)) => return report(e),
     };
-    let waiting = match wh::stack_state::depth(&sqs, &dlq.url).await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("wh redrive: {e}");
-            return Outcome::Failed;
-        }
+    let waiting = match wh::ops::health::queue_depths(&sqs, &dlq.url).await {
+        Ok((visible, in_flight)) => visible + in_flight,
+        Err(e) => return report(e),
     };
     eprintln!(
         "{}: about {waiting} message(s) in {}; a redrive moves them to {}",

@@ -58,7 +58,27 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-async fn count(
+/// Messages in a queue: visible, and in flight.
+pub async fn queue_depths(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<(u64, u64), DeployError> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .map_err(|e| aws_error(&format!("SQS GetQueueAttributes {url}"), e))?;
+    let attrs = out.attributes.unwrap_or_default();
+    let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    Ok((
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
+}
+
+/// Webhooks in `status` received in `[from, to]`, counted on the table's `status-index`
+/// (a COUNT query: read capacity for the keys only, no items returned).
+pub async fn count(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     status: Status,
@@ -160,28 +180,8 @@ pub async fn read(
 
     let processing = queue(&sqs, &r.processing_queue).await?;
     let dlq = queue(&sqs, &r.dead_letter_queue).await?;
-    let depths = |url: String| {
-        let sqs = sqs.clone();
-        async move {
-            let out = sqs
-                .get_queue_attributes()
-                .queue_url(&url)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-                .send()
-                .await
-                .map_err(|e| aws_error("SQS GetQueueAttributes", e))?;
-            let attrs = out.attributes.unwrap_or_default();
-            let get =
-                |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0u64);
-            Ok::<_, DeployError>((
-                get(QueueAttributeName::ApproximateNumberOfMessages),
-                get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            ))
-        }
-    };
-    h.queue = depths(processing.url).await?;
-    h.dlq = depths(dlq.url).await?.0;
+    h.queue = queue_depths(&sqs, &processing.url).await?;
+    h.dlq = queue_depths(&sqs, &dlq.url).await?.0;
 
     // CloudWatch is another service (and another permission): without it, the rest stands.
     match cloudwatch(&cw, r, &region, now).await {
