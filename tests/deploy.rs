@@ -15,6 +15,18 @@ use std::process::Command;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_stack::{BUCKET, block_on, queue_attribute, sdk, stdout, text, wh, wh_command, workdir};
 
+/// The stack's policy, as CloudFormation holds it.
+fn stack_policy(sdk: &aws_config::SdkConfig, stack: &str) -> serde_json::Value {
+    let out = block_on(
+        aws_sdk_cloudformation::Client::new(sdk)
+            .get_stack_policy()
+            .stack_name(stack)
+            .send(),
+    )
+    .unwrap();
+    serde_json::from_str(out.stack_policy_body().unwrap_or("null")).unwrap()
+}
+
 #[test]
 fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     let moto = moto::Moto::start();
@@ -85,6 +97,10 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     );
     assert!(out.contains("+ WebhookTable AWS::DynamoDB::Table"), "{out}");
     assert!(out.contains("shop-test: CREATE_COMPLETE"), "{out}");
+    assert_eq!(
+        stack_policy(&sdk, "shop-test"),
+        wh::deploy::plan::protecting_policy()
+    );
     assert_eq!(out.matches(", uploaded)").count(), 3, "{out}");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("dist/spec/manifest.json")).unwrap(),
@@ -346,6 +362,11 @@ fn direct_deploys_write_flat_outputs_and_suffixes_never_collide() {
     );
     assert!(o.status.success(), "{}", text(&o));
     assert!(stdout(&o).contains("no changes"), "{}", text(&o));
+    // --allow-replace lifted the stack policy for that update only.
+    assert_eq!(
+        stack_policy(&sdk, "shop-pr-1"),
+        wh::deploy::plan::protecting_policy()
+    );
 }
 
 #[test]

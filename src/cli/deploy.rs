@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::plan::Plan;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{DeployError, bootstrap, outputs, preflight};
+use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight};
 use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
 use wh::ir::names::Function;
 use wh::pipeline::{self, Compilation};
@@ -497,6 +497,8 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         };
     doc.insert("artifacts".into(), shipped);
 
+    // `--allow-replace` lifts the stack policy for this update only (restored below).
+    let relax = args.allow_replace && kind == ChangeSetType::Update;
     let (expected, after) = match args.method {
         Method::ChangeSet => {
             let set = change_set_name();
@@ -509,6 +511,9 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 Prepared::NoChanges => {
                     out.say("no changes");
                     doc.insert("result".into(), json!("no-changes"));
+                    if protect(&cf, &t.stack_name, out).await.is_err() {
+                        return Outcome::Failed;
+                    }
                     return finish_outputs(&t, args, out, doc).await;
                 }
                 Prepared::ChangeSet { plan, .. } => plan,
@@ -546,6 +551,12 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 Ok(a) => a,
                 Err(e) => return report(e),
             };
+            if relax
+                && let Err(e) =
+                    stack::set_policy(&cf, &t.stack_name, &plan::permissive_policy()).await
+            {
+                return report(e);
+            }
             if let Err(e) = stack::execute_change_set(&cf, &t.stack_name, &set).await {
                 return report(e);
             }
@@ -572,11 +583,20 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 Ok(a) => a,
                 Err(e) => return report(e),
             };
+            if relax
+                && let Err(e) =
+                    stack::set_policy(&cf, &t.stack_name, &plan::permissive_policy()).await
+            {
+                return report(e);
+            }
             match stack::direct(&cf, &deployment, create).await {
                 Ok(Direct::Started) => {}
                 Ok(Direct::NoChanges) => {
                     out.say("no changes");
                     doc.insert("result".into(), json!("no-changes"));
+                    if protect(&cf, &t.stack_name, out).await.is_err() {
+                        return Outcome::Failed;
+                    }
                     return finish_outputs(&t, args, out, doc).await;
                 }
                 Err(e) => return report(e),
@@ -597,9 +617,20 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
     };
     let finished = match follow(&cf, op, poll, out, ctrl_c()).await {
         Ok(f) => f,
-        Err(o) => return o,
+        Err(o) => {
+            if relax {
+                eprintln!(
+                    "the stack policy allows replacing stateful resources until the next `wh deploy` of {} restores it",
+                    t.stack_name
+                );
+            }
+            return o;
+        }
     };
     doc.insert("status".into(), json!(finished.status));
+    if (finished.succeeded || relax) && protect(&cf, &t.stack_name, out).await.is_err() {
+        return Outcome::Failed;
+    }
     if !show_finished(&finished, &t.stack_name, out) {
         doc.insert("result".into(), json!("failed"));
         doc.insert("failures".into(), json!(finished.failures));
@@ -607,6 +638,27 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
     }
     doc.insert("result".into(), json!("deployed"));
     finish_outputs(&t, args, out, doc).await
+}
+
+/// Sets the protecting stack policy (every deploy, so it also comes back after
+/// `--allow-replace` and reaches stacks made before wh set it).
+async fn protect(
+    cf: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    out: &Printer,
+) -> Result<(), ()> {
+    match stack::set_policy(cf, stack, &plan::protecting_policy()).await {
+        Ok(()) => {
+            out.say("stack policy: stateful resources cannot be replaced or deleted by an update");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "the stack policy that keeps stateful resources from replacement could not be set: {e}"
+            );
+            Err(())
+        }
+    }
 }
 
 async fn finish_outputs(

@@ -58,6 +58,31 @@ pub const STATEFUL_TYPES: [&str; 6] = [
     "AWS::Logs::LogGroup",
 ];
 
+/// The stack policy `wh deploy` sets: no update may replace or delete a stateful resource. It
+/// backs the replacement gate inside CloudFormation itself, so an update from the console or
+/// another tool is refused too; `--allow-replace` lifts it for one update.
+pub fn protecting_policy() -> Value {
+    serde_json::json!({
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "Update:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ResourceType": STATEFUL_TYPES}}
+            }
+        ]
+    })
+}
+
+/// The stack policy during an update run with `--allow-replace`.
+pub fn permissive_policy() -> Value {
+    serde_json::json!({
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "Update:*", "Resource": "*"}]
+    })
+}
+
 /// Properties that give a resource a fixed physical name. CloudFormation cannot replace such a
 /// resource (the new one would need the name the old one still holds), so the update fails
 /// half-way and rolls back.
@@ -200,6 +225,22 @@ mod tests {
             maybe: false,
             causes: vec![],
         }
+    }
+
+    #[test]
+    fn the_stack_policy_denies_replacing_and_deleting_every_stateful_type() {
+        let p = protecting_policy();
+        let deny = &p["Statement"][1];
+        assert_eq!(deny["Effect"], "Deny");
+        assert_eq!(deny["Action"], json!(["Update:Replace", "Update:Delete"]));
+        assert_eq!(
+            deny["Condition"]["StringEquals"]["ResourceType"],
+            json!(STATEFUL_TYPES)
+        );
+        assert_eq!(
+            permissive_policy()["Statement"].as_array().unwrap().len(),
+            1
+        );
     }
 
     #[test]

@@ -269,6 +269,21 @@ pub async fn delete_change_set(cf: &Client, stack: &str, set: &str) -> Result<()
     Ok(())
 }
 
+/// Sets the stack's policy (which updates may touch which resources).
+pub async fn set_policy(
+    cf: &Client,
+    stack: &str,
+    policy: &serde_json::Value,
+) -> Result<(), DeployError> {
+    cf.set_stack_policy()
+        .stack_name(stack)
+        .stack_policy_body(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error("CloudFormation SetStackPolicy", e))?;
+    Ok(())
+}
+
 /// Whether a direct update started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direct {
