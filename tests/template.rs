@@ -236,6 +236,53 @@ fn the_waf_rule_limits_per_window_with_the_window_explicit() {
             .ends_with("/restapis/${RestApi}/stages/live")
     );
 
+    // Blocked and counted requests are logged, to a log group WAF accepts (its name and an ARN
+    // without `:*`), encrypted with the stack's key; signatures are redacted; allowed traffic
+    // is dropped.
+    let logs = &resource(&t, "WafLogGroup")["Properties"];
+    assert_eq!(
+        logs["LogGroupName"]["Fn::Sub"],
+        "aws-waf-logs-payments-waf-${EnvironmentSuffix}"
+    );
+    assert_eq!(
+        logs["KmsKeyId"],
+        json!({ "Fn::GetAtt": ["EncryptionKey", "Arn"] })
+    );
+    let logging = &resource(&t, "WafLogging")["Properties"];
+    assert_eq!(
+        logging["ResourceArn"],
+        json!({ "Fn::GetAtt": ["WebAcl", "Arn"] })
+    );
+    let destination = logging["LogDestinationConfigs"][0]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(
+        destination.ends_with(":log-group:aws-waf-logs-payments-waf-${EnvironmentSuffix}"),
+        "{destination}"
+    );
+    let redacted: Vec<&str> = logging["RedactedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["SingleHeader"]["Name"].as_str().unwrap())
+        .collect();
+    for header in [
+        "stripe-signature",
+        "webhook-signature",
+        "x-hub-signature-256",
+        "authorization",
+    ] {
+        assert!(
+            redacted.contains(&header),
+            "{header} is not redacted: {redacted:?}"
+        );
+    }
+    assert_eq!(logging["LoggingFilter"]["DefaultBehavior"], "DROP");
+    assert_eq!(
+        logging["LoggingFilter"]["Filters"][0]["Conditions"],
+        json!([{ "ActionCondition": { "Action": "BLOCK" } }, { "ActionCondition": { "Action": "COUNT" } }])
+    );
+
     // dev: 5/s over 2m, with IPv4 and IPv6 exemptions.
     let dev = repo_template("dev");
     let rule =
@@ -352,13 +399,13 @@ fn the_key_rotates_and_grants_services_scoped_to_this_stack() {
             .ends_with(":alarm:payments-*-${EnvironmentSuffix}")
     );
     let logs = by_sid("LogsEncryptThisStacksLogGroups");
-    assert_eq!(
-        logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    let encrypted = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+        .as_array()
+        .unwrap();
+    // Three functions, the access logs and WAF's logs.
+    assert_eq!(encrypted.len(), 5);
+    let waf_destination = &resource(&t, "WafLogging")["Properties"]["LogDestinationConfigs"][0];
+    assert!(encrypted.contains(waf_destination), "{waf_destination}");
     assert!(
         resource(&t, "EncryptionKeyAlias")["Properties"]["AliasName"]["Fn::Sub"]
             .as_str()

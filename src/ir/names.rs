@@ -272,6 +272,11 @@ impl Names {
         format!("/aws/apigateway/{}", self.named("access"))
     }
 
+    /// WAF's log group: WAF delivers only to log groups whose name starts `aws-waf-logs-`.
+    pub fn waf_log_group(&self) -> String {
+        format!("aws-waf-logs-{}", self.named("waf"))
+    }
+
     /// The REST API.
     pub fn rest_api(&self) -> String {
         self.stack()
@@ -312,6 +317,7 @@ impl Names {
             (self.alert_topic(), SNS),
             (self.event_bus(), EVENT_BUS),
             (self.access_log_group(), LOG_GROUP),
+            (self.waf_log_group(), LOG_GROUP),
             (self.rest_api(), REST_API),
             (self.web_acl(), WAF),
             (self.exempt_ip_set("v4"), WAF),

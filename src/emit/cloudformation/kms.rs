@@ -18,6 +18,7 @@ pub(super) fn emit(t: &mut Template) {
         .map(|f| log_group_arn(&n.function_log_group(*f)))
         .collect();
     log_groups.push(log_group_arn(&n.access_log_group()));
+    log_groups.push(log_group_arn(&n.waf_log_group()));
 
     let policy = json!({
         "Version": "2012-10-17",
@@ -102,6 +103,6 @@ pub(super) fn emit(t: &mut Template) {
 }
 
 /// A log group's ARN as CloudWatch Logs puts it in the encryption context (no trailing `:*`).
-fn log_group_arn(name: &str) -> Value {
+pub(super) fn log_group_arn(name: &str) -> Value {
     super::arn("logs", &format!("log-group:{name}"))
 }

@@ -2,12 +2,17 @@
 //!
 //! The rule's `Limit` counts requests per evaluation window (`rate x window`, derived in
 //! `ir::derive`), and the window is always written out: left implicit, AWS uses 300 s.
+//!
+//! Blocked and counted requests are logged (which address, which rule, which path) to a log
+//! group encrypted with the stack's key; allowed ones are dropped, so 1,000 webhooks a second
+//! do not become 1,000 log lines a second; signature and credential headers are redacted.
 
 use serde_json::{Value, json};
 
 use super::exceptions::{KNOWN_BAD_INPUTS_OFF, attach};
 use super::{Template, att, ids, resource, sub};
 use crate::spec::{Cidr, ManagedRules};
+use wh_runtime::model::UNSTORED_HEADERS;
 
 /// The per-IP rule's name (and metric name).
 pub const PER_IP_RULE: &str = "per-ip-rate";
@@ -80,6 +85,44 @@ pub(super) fn emit(t: &mut Template) {
         attach(&mut acl, &[KNOWN_BAD_INPUTS_OFF]);
     }
     t.add(ids::WEB_ACL, acl);
+
+    let logs = t.stateful(
+        "AWS::Logs::LogGroup",
+        json!({
+            "LogGroupName": sub(n.waf_log_group()),
+            "RetentionInDays": t.stack.retention.log_days,
+            "KmsKeyId": att(ids::KEY, "Arn"),
+        }),
+    );
+    t.add("WafLogGroup", logs);
+    t.add(
+        "WafLogging",
+        json!({
+            "Type": "AWS::WAFv2::LoggingConfiguration",
+            // The destination is the log group's ARN without the `:*` its `Arn` attribute
+            // carries (WAF refuses that form), so the order is explicit.
+            "DependsOn": ["WafLogGroup"],
+            "Properties": {
+                "ResourceArn": att(ids::WEB_ACL, "Arn"),
+                "LogDestinationConfigs": [super::kms::log_group_arn(&n.waf_log_group())],
+                "RedactedFields": UNSTORED_HEADERS
+                    .iter()
+                    .map(|h| json!({ "SingleHeader": { "Name": h } }))
+                    .collect::<Vec<_>>(),
+                "LoggingFilter": {
+                    "DefaultBehavior": "DROP",
+                    "Filters": [{
+                        "Behavior": "KEEP",
+                        "Requirement": "MEETS_ANY",
+                        "Conditions": [
+                            { "ActionCondition": { "Action": "BLOCK" } },
+                            { "ActionCondition": { "Action": "COUNT" } },
+                        ],
+                    }],
+                },
+            },
+        }),
+    );
     t.add(
         "WebAclAssociation",
         json!({
