@@ -79,6 +79,7 @@ pub enum OutputFormat {
 }
 
 /// What a command ends with.
+#[derive(Clone, Copy)]
 pub enum Outcome {
     /// Success.
     Ok,

@@ -48,6 +48,31 @@ fn done(args: &Args, doc: Value, line: &str) -> Outcome {
     Outcome::Ok
 }
 
+/// Whether to move `waiting` messages: not on `--dry-run` or an empty DLQ (reported), nor
+/// without a yes; `Err` holds the outcome to end with.
+fn go_ahead(args: &Args, waiting: u64) -> Result<(), Outcome> {
+    if args.dry_run || waiting == 0 {
+        return Err(done(
+            args,
+            json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}),
+            if waiting == 0 {
+                "nothing to redrive"
+            } else {
+                "dry run: nothing moved"
+            },
+        ));
+    }
+    if !args.yes
+        && !confirm(&format!(
+            "Move {waiting} message(s) back to the processing queue?"
+        ))
+    {
+        eprintln!("nothing moved");
+        return Err(Outcome::Failed);
+    }
+    Ok(())
+}
+
 async fn redrive_all(args: &Args) -> Outcome {
     if let Some(url) = &args.target {
         return dev(args, url).await;
@@ -73,30 +98,13 @@ async fn redrive_all(args: &Args) -> Outcome {
         "{}: about {waiting} message(s) in {}; a redrive moves them to {}",
         r.stack, r.dead_letter_queue, r.processing_queue
     );
-    if args.dry_run || waiting == 0 {
-        return done(
-            args,
-            json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}),
-            if waiting == 0 {
-                "nothing to redrive"
-            } else {
-                "dry run: nothing moved"
-            },
-        );
-    }
-    if !args.yes
-        && !confirm(&format!(
-            "Move {waiting} message(s) back to the processing queue?"
-        ))
-    {
-        eprintln!("nothing moved");
-        return Outcome::Failed;
+    if let Err(stop) = go_ahead(args, waiting) {
+        return stop;
     }
     if let Err(e) = redrive::start(&sqs, &dlq, &processing).await {
         return report(e);
     }
-    let poll = args.poll;
-    let ended = redrive::follow(&sqs, &dlq, poll, &mut |n| eprintln!("  moved {n}")).await;
+    let ended = redrive::follow(&sqs, &dlq, args.poll, &mut |n| eprintln!("  moved {n}")).await;
     match ended {
         Ok(m) if m.status == "COMPLETED" => done(
             args,
@@ -138,24 +146,8 @@ async fn dev(args: &Args, url: &str) -> Outcome {
     };
     let waiting = counted["dlq"].as_u64().unwrap_or(0);
     eprintln!("wh dev at {base}: {waiting} message(s) in the DLQ");
-    if args.dry_run || waiting == 0 {
-        return done(
-            args,
-            json!({"dlq": waiting, "moved": 0, "dry_run": args.dry_run}),
-            if waiting == 0 {
-                "nothing to redrive"
-            } else {
-                "dry run: nothing moved"
-            },
-        );
-    }
-    if !args.yes
-        && !confirm(&format!(
-            "Move {waiting} message(s) back to the processing queue?"
-        ))
-    {
-        eprintln!("nothing moved");
-        return Outcome::Failed;
+    if let Err(stop) = go_ahead(args, waiting) {
+        return stop;
     }
     match call(false).await {
         Ok(v) => {

@@ -74,9 +74,65 @@ pub fn preview(r: &Report, what: &str) {
     }
 }
 
-/// Calls a `wh dev` operation endpoint.
-pub async fn dev_call(base: &str, path_and_query: &str) -> Result<Report, String> {
-    let url = format!("{}/_wh/{path_and_query}", base.trim_end_matches('/'));
+/// How a recovery operation is run: list with a dry run; stop there on `--dry-run` or when
+/// nothing matched; else show what matched, ask unless `--yes`, and do it. Shared with
+/// `wh replay`, against a deployed stack and against `wh dev` alike.
+pub struct Steps<'a> {
+    /// `wh reenqueue`.
+    pub command: &'a str,
+    /// What is done to each webhook ("enqueued").
+    pub what: &'a str,
+    /// Said when the user does not confirm.
+    pub declined: &'a str,
+    /// `--output-format`.
+    pub format: OutputFormat,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--yes`.
+    pub yes: bool,
+    /// The outcome when the operation itself fails.
+    pub failure: Outcome,
+}
+
+/// Runs an operation by [`Steps`]; `run(true)` lists, `run(false)` acts.
+pub async fn list_then_run<F, Fut, E>(s: Steps<'_>, run: F) -> Outcome
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<Report, E>>,
+    E: std::fmt::Display,
+{
+    let listed = match run(true).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", s.command);
+            return s.failure;
+        }
+    };
+    if s.dry_run || listed.found.is_empty() {
+        return show(s.format, s.what, &listed, true);
+    }
+    preview(&listed, s.what);
+    if !s.yes && !confirm("Go on?") {
+        eprintln!("{}", s.declined);
+        return Outcome::Failed;
+    }
+    match run(false).await {
+        Ok(r) => show(s.format, s.what, &r, false),
+        Err(e) => {
+            eprintln!("{}: {e}", s.command);
+            s.failure
+        }
+    }
+}
+
+/// Calls a `wh dev` operation endpoint (`reenqueue?older_than_secs=60`), as a listing only
+/// when `dry_run`.
+pub async fn dev_call(base: &str, path_and_query: &str, dry_run: bool) -> Result<Report, String> {
+    let listing = if dry_run { "&dry_run=true" } else { "" };
+    let url = format!(
+        "{}/_wh/{path_and_query}{listing}",
+        base.trim_end_matches('/')
+    );
     let r = reqwest::Client::new()
         .post(&url)
         .send()
@@ -91,36 +147,21 @@ pub async fn dev_call(base: &str, path_and_query: &str) -> Result<Report, String
 }
 
 async fn reenqueue(args: &Args) -> Outcome {
-    let what = "enqueued";
+    let steps = |failure| Steps {
+        command: "wh reenqueue",
+        what: "enqueued",
+        declined: "nothing enqueued",
+        format: args.output_format,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        failure,
+    };
     if let Some(base) = &args.target {
-        let secs = args.older_than.secs_ceil();
-        let listed = match dev_call(
-            base,
-            &format!("reenqueue?older_than_secs={secs}&dry_run=true"),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("wh reenqueue: {e}");
-                return Outcome::Error;
-            }
-        };
-        if args.dry_run || listed.found.is_empty() {
-            return show(args.output_format, what, &listed, true);
-        }
-        preview(&listed, what);
-        if !args.yes && !confirm("Go on?") {
-            eprintln!("nothing enqueued");
-            return Outcome::Failed;
-        }
-        return match dev_call(base, &format!("reenqueue?older_than_secs={secs}")).await {
-            Ok(r) => show(args.output_format, what, &r, false),
-            Err(e) => {
-                eprintln!("wh reenqueue: {e}");
-                Outcome::Error
-            }
-        };
+        let query = format!("reenqueue?older_than_secs={}", args.older_than.secs_ceil());
+        return list_then_run(steps(Outcome::Error), |dry_run| {
+            dev_call(base, &query, dry_run)
+        })
+        .await;
     }
     let t = match target(&args.stack, "wh reenqueue").await {
         Ok(t) => t,
@@ -137,27 +178,8 @@ async fn reenqueue(args: &Args) -> Outcome {
         OffsetDateTime::now_utc(),
         std::time::Duration::from_millis(args.older_than.as_millis()),
     );
-    let run = |dry_run| wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run);
-    let listed = match run(true).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("wh reenqueue: {e}");
-            return Outcome::Failed;
-        }
-    };
-    if args.dry_run || listed.found.is_empty() {
-        return show(args.output_format, what, &listed, true);
-    }
-    preview(&listed, what);
-    if !args.yes && !confirm("Go on?") {
-        eprintln!("nothing enqueued");
-        return Outcome::Failed;
-    }
-    match run(false).await {
-        Ok(r) => show(args.output_format, what, &r, false),
-        Err(e) => {
-            eprintln!("wh reenqueue: {e}");
-            Outcome::Failed
-        }
-    }
+    list_then_run(steps(Outcome::Failed), |dry_run| {
+        wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run)
+    })
+    .await
 }

@@ -11,8 +11,8 @@ use wh::ops::Resources;
 use wh_runtime::backends::aws::{DynamoStore, EventBridgeBus};
 
 use super::deploy::target;
-use super::reenqueue::{dev_call, preview, show};
-use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
+use super::reenqueue::{Steps, dev_call, list_then_run};
+use super::{Outcome, OutputFormat, StackArgs, runtime};
 
 /// Arguments of `wh replay`.
 #[derive(Debug, clap::Args)]
@@ -60,7 +60,6 @@ pub fn run(args: &Args) -> Outcome {
 }
 
 async fn replay(args: &Args) -> Outcome {
-    let what = "published again";
     let to = args.to.unwrap_or_else(OffsetDateTime::now_utc);
     if args.from >= to {
         eprintln!("wh replay: --from must be before --to");
@@ -82,34 +81,25 @@ async fn replay(args: &Args) -> Outcome {
         return Outcome::Failed;
     }
     eprintln!("events of webhooks processed and received from {from} to {to}");
+    let steps = |failure| Steps {
+        command: "wh replay",
+        what: "published again",
+        declined: "nothing published",
+        format: args.output_format,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        failure,
+    };
     if let Some(base) = &args.target {
         // UTC times end in `Z`: nothing in them needs escaping in a query.
         let mut query = format!("replay?from={from}&to={to}");
         if let Some(p) = &args.provider {
             query += &format!("&provider={p}");
         }
-        let listed = match dev_call(base, &format!("{query}&dry_run=true")).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("wh replay: {e}");
-                return Outcome::Error;
-            }
-        };
-        if args.dry_run || listed.found.is_empty() {
-            return show(args.output_format, what, &listed, true);
-        }
-        preview(&listed, what);
-        if !args.yes && !confirm("Go on?") {
-            eprintln!("nothing published");
-            return Outcome::Failed;
-        }
-        return match dev_call(base, &query).await {
-            Ok(r) => show(args.output_format, what, &r, false),
-            Err(e) => {
-                eprintln!("wh replay: {e}");
-                Outcome::Error
-            }
-        };
+        return list_then_run(steps(Outcome::Error), |dry_run| {
+            dev_call(base, &query, dry_run)
+        })
+        .await;
     }
     let t = match target(&args.stack, "wh replay").await {
         Ok(t) => t,
@@ -125,7 +115,7 @@ async fn replay(args: &Args) -> Outcome {
         .iter()
         .map(|p| (p.name.clone(), crate::dev::family(p.scheme)))
         .collect();
-    let run = |dry_run| {
+    list_then_run(steps(Outcome::Failed), |dry_run| {
         wh_runtime::ops::replay(
             &store,
             &store,
@@ -135,27 +125,6 @@ async fn replay(args: &Args) -> Outcome {
             args.provider.as_deref(),
             dry_run,
         )
-    };
-    let listed = match run(true).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("wh replay: {e}");
-            return Outcome::Failed;
-        }
-    };
-    if args.dry_run || listed.found.is_empty() {
-        return show(args.output_format, what, &listed, true);
-    }
-    preview(&listed, what);
-    if !args.yes && !confirm("Go on?") {
-        eprintln!("nothing published");
-        return Outcome::Failed;
-    }
-    match run(false).await {
-        Ok(r) => show(args.output_format, what, &r, false),
-        Err(e) => {
-            eprintln!("wh replay: {e}");
-            Outcome::Failed
-        }
-    }
+    })
+    .await
 }
