@@ -73,12 +73,8 @@ async fn run_async(args: &Args, out: &Printer) -> Outcome {
     ));
     let poll = args.poll;
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
-    let existing = match stack::describe(&cf, bootstrap::STACK_NAME).await {
-        Ok(e) => e,
-        Err(e) => return report(e),
-    };
-    let kind = match stack::change_set_type(existing.as_ref()) {
-        Ok(k) => k,
+    let (_, kind) = match stack::deploy_state(&cf, bootstrap::STACK_NAME).await {
+        Ok(state) => state,
         Err(e) => return report(e),
     };
     let deployment = Deployment {

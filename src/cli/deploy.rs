@@ -478,12 +478,8 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         Err(o) => return o,
     };
     let cf = aws_sdk_cloudformation::Client::new(&t.sdk);
-    let existing = match stack::describe(&cf, &t.stack_name).await {
-        Ok(e) => e,
-        Err(e) => return report(e),
-    };
-    let kind = match stack::change_set_type(existing.as_ref()) {
-        Ok(k) => k,
+    let (existing, kind) = match stack::deploy_state(&cf, &t.stack_name).await {
+        Ok(state) => state,
         Err(e) => return report(e),
     };
     let bucket = match artifact_bucket(&t, args.artifact_bucket.as_deref(), &account).await {
@@ -547,19 +543,17 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 doc.insert("result".into(), json!("planned"));
                 return Outcome::Ok;
             }
-            let after = match stack::newest_event(&cf, &t.stack_name).await {
-                Ok(a) => a,
-                Err(e) => return report(e),
+            let started = begin(
+                &cf,
+                &t.stack_name,
+                relax,
+                out,
+                stack::execute_change_set(&cf, &t.stack_name, &set),
+            );
+            let after = match started.await {
+                Ok((after, ())) => after,
+                Err(o) => return o,
             };
-            if relax
-                && let Err(e) =
-                    stack::set_policy(&cf, &t.stack_name, &plan::permissive_policy()).await
-            {
-                return report(e);
-            }
-            if let Err(e) = stack::execute_change_set(&cf, &t.stack_name, &set).await {
-                return report(e);
-            }
             out.say(&format!("executing change set {set}"));
             (Some(plan.changes.len()), after)
         }
@@ -579,19 +573,16 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 );
                 return Outcome::Failed;
             }
-            let after = match stack::newest_event(&cf, &t.stack_name).await {
-                Ok(a) => a,
-                Err(e) => return report(e),
-            };
-            if relax
-                && let Err(e) =
-                    stack::set_policy(&cf, &t.stack_name, &plan::permissive_policy()).await
-            {
-                return report(e);
-            }
-            match stack::direct(&cf, &deployment, create).await {
-                Ok(Direct::Started) => {}
-                Ok(Direct::NoChanges) => {
+            let started = begin(
+                &cf,
+                &t.stack_name,
+                relax,
+                out,
+                stack::direct(&cf, &deployment, create),
+            );
+            let after = match started.await {
+                Ok((after, Direct::Started)) => after,
+                Ok((_, Direct::NoChanges)) => {
                     out.say("no changes");
                     doc.insert("result".into(), json!("no-changes"));
                     if protect(&cf, &t.stack_name, out).await.is_err() {
@@ -599,8 +590,8 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                     }
                     return finish_outputs(&t, args, out, doc).await;
                 }
-                Err(e) => return report(e),
-            }
+                Err(o) => return o,
+            };
             out.say(&format!(
                 "{} {} directly",
                 if create { "creating" } else { "updating" },
@@ -638,6 +629,34 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
     }
     doc.insert("result".into(), json!("deployed"));
     finish_outputs(&t, args, out, doc).await
+}
+
+/// Starts a stack operation: notes the newest event (the watch reports only what comes after
+/// it), lifts the stack policy when `relax` (`--allow-replace` on an update), then `start`s.
+/// A start that fails puts the protecting policy back at once.
+async fn begin<T>(
+    cf: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    relax: bool,
+    out: &Printer,
+    start: impl std::future::Future<Output = Result<T, DeployError>>,
+) -> Result<(Option<String>, T), Outcome> {
+    let after = stack::newest_event(cf, stack).await.map_err(report)?;
+    if relax {
+        stack::set_policy(cf, stack, &plan::permissive_policy())
+            .await
+            .map_err(report)?;
+    }
+    match start.await {
+        Ok(started) => Ok((after, started)),
+        Err(e) => {
+            let outcome = report(e);
+            if relax {
+                let _ = protect(cf, stack, out).await;
+            }
+            Err(outcome)
+        }
+    }
 }
 
 /// Sets the protecting stack policy (every deploy, so it also comes back after
@@ -682,36 +701,24 @@ mod tests {
     use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
     use aws_smithy_types::body::SdkBody;
 
-    /// A stack that stays UPDATE_IN_PROGRESS for as long as anyone asks.
-    fn busy_stack() -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
-        let ns = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
-        let answer = |body: String| {
-            ReplayEvent::new(
-                http::Request::builder()
-                    .uri("https://replay.invalid/")
-                    .body(SdkBody::empty())
-                    .unwrap(),
-                http::Response::builder()
-                    .status(200)
-                    .header("content-type", "text/xml")
-                    .body(SdkBody::from(body))
-                    .unwrap(),
-            )
-        };
-        let events = (0..500)
-            .flat_map(|_| {
-                [
-                    answer(format!(
-                        "<DescribeStacksResponse xmlns=\"{ns}\"><DescribeStacksResult><Stacks><member>\
-                         <StackName>shop-test</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-test/1</StackId>\
-                         <CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_IN_PROGRESS</StackStatus>\
-                         </member></Stacks></DescribeStacksResult></DescribeStacksResponse>"
-                    )),
-                    answer(format!(
-                        "<DescribeStackEventsResponse xmlns=\"{ns}\"><DescribeStackEventsResult><StackEvents/>\
-                         </DescribeStackEventsResult></DescribeStackEventsResponse>"
-                    )),
-                ]
+    const NS: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+
+    /// A CloudFormation client answered by `bodies`, in order.
+    fn replayed(bodies: Vec<String>) -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
+        let events = bodies
+            .into_iter()
+            .map(|body| {
+                ReplayEvent::new(
+                    http::Request::builder()
+                        .uri("https://replay.invalid/")
+                        .body(SdkBody::empty())
+                        .unwrap(),
+                    http::Response::builder()
+                        .status(200)
+                        .header("content-type", "text/xml")
+                        .body(SdkBody::from(body))
+                        .unwrap(),
+                )
             })
             .collect();
         let replay = StaticReplayClient::new(events);
@@ -724,6 +731,46 @@ mod tests {
             .http_client(replay.clone())
             .build();
         (aws_sdk_cloudformation::Client::from_conf(config), replay)
+    }
+
+    fn no_events() -> String {
+        format!(
+            "<DescribeStackEventsResponse xmlns=\"{NS}\"><DescribeStackEventsResult><StackEvents/>\
+             </DescribeStackEventsResult></DescribeStackEventsResponse>"
+        )
+    }
+
+    /// A stack that stays UPDATE_IN_PROGRESS for as long as anyone asks.
+    fn busy_stack() -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
+        let in_progress = format!(
+            "<DescribeStacksResponse xmlns=\"{NS}\"><DescribeStacksResult><Stacks><member>\
+             <StackName>shop-test</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/shop-test/1</StackId>\
+             <CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_IN_PROGRESS</StackStatus>\
+             </member></Stacks></DescribeStacksResult></DescribeStacksResponse>"
+        );
+        replayed(
+            (0..500)
+                .flat_map(|_| [in_progress.clone(), no_events()])
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_start_that_fails_puts_the_protecting_policy_back() {
+        let set_policy = format!("<SetStackPolicyResponse xmlns=\"{NS}\"/>");
+        let (cf, replay) = replayed(vec![no_events(), set_policy.clone(), set_policy]);
+        let out = Printer::new(OutputFormat::Json);
+        let failing = async { Err::<(), _>(DeployError::ChangeSet("refused".into())) };
+        let result = begin(&cf, "shop-test", true, &out, failing).await;
+        assert!(matches!(result, Err(Outcome::Failed)));
+        let bodies: Vec<String> = replay
+            .actual_requests()
+            .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap()).into_owned())
+            .collect();
+        assert_eq!(bodies.len(), 3, "{bodies:?}");
+        // Lifted (no Deny) for the update, then the Deny back when it could not start.
+        assert!(bodies[1].contains("Action=SetStackPolicy") && !bodies[1].contains("Deny"));
+        assert!(bodies[2].contains("Action=SetStackPolicy") && bodies[2].contains("Deny"));
     }
 
     #[tokio::test]

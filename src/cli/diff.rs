@@ -52,12 +52,8 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         Err(o) => return o,
     };
     let cf = aws_sdk_cloudformation::Client::new(&t.sdk);
-    let existing = match stack::describe(&cf, &t.stack_name).await {
-        Ok(e) => e,
-        Err(e) => return report(e),
-    };
-    let kind = match stack::change_set_type(existing.as_ref()) {
-        Ok(k) => k,
+    let (_, kind) = match stack::deploy_state(&cf, &t.stack_name).await {
+        Ok(state) => state,
         Err(e) => return report(e),
     };
     let account = match wh::deploy::preflight::account_id(&t.sdk).await {

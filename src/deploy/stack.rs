@@ -87,6 +87,20 @@ impl Deployment {
             .collect()
     }
 
+    fn template_body(&self) -> Option<String> {
+        match &self.template {
+            TemplateSource::Body(b) => Some(b.clone()),
+            TemplateSource::Url(_) => None,
+        }
+    }
+
+    fn template_url(&self) -> Option<String> {
+        match &self.template {
+            TemplateSource::Url(u) => Some(u.clone()),
+            TemplateSource::Body(_) => None,
+        }
+    }
+
     fn tags(&self) -> Vec<Tag> {
         self.tags
             .iter()
@@ -110,6 +124,16 @@ pub fn change_set_type(existing: Option<&StackInfo>) -> Result<ChangeSetType, De
         ))),
         Some(_) => Ok(ChangeSetType::Update),
     }
+}
+
+/// The stack named `name`, if any, and whether a deploy creates or updates it.
+pub async fn deploy_state(
+    cf: &Client,
+    name: &str,
+) -> Result<(Option<StackInfo>, ChangeSetType), DeployError> {
+    let existing = describe(cf, name).await?;
+    let kind = change_set_type(existing.as_ref())?;
+    Ok((existing, kind))
 }
 
 /// A change set, ready to execute, or nothing to do.
@@ -143,7 +167,7 @@ pub async fn create_change_set(
     set: &str,
     poll: Duration,
 ) -> Result<Prepared, DeployError> {
-    let mut request = cf
+    let request = cf
         .create_change_set()
         .stack_name(&d.stack)
         .change_set_name(set)
@@ -152,11 +176,9 @@ pub async fn create_change_set(
         .set_tags(Some(d.tags()))
         .capabilities(Capability::CapabilityNamedIam)
         .set_role_arn(d.role_arn.clone())
+        .set_template_body(d.template_body())
+        .set_template_url(d.template_url())
         .description("wh deploy");
-    request = match &d.template {
-        TemplateSource::Body(b) => request.template_body(b),
-        TemplateSource::Url(u) => request.template_url(u),
-    };
     request
         .send()
         .await
@@ -296,34 +318,29 @@ pub enum Direct {
 /// CreateStack (when `create`) or UpdateStack, as `cdk deploy --method=direct` does.
 pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct, DeployError> {
     if create {
-        let mut r = cf
-            .create_stack()
+        cf.create_stack()
             .stack_name(&d.stack)
             .set_parameters(Some(d.parameters()))
             .set_tags(Some(d.tags()))
             .set_role_arn(d.role_arn.clone())
-            .capabilities(Capability::CapabilityNamedIam);
-        r = match &d.template {
-            TemplateSource::Body(b) => r.template_body(b),
-            TemplateSource::Url(u) => r.template_url(u),
-        };
-        r.send()
+            .set_template_body(d.template_body())
+            .set_template_url(d.template_url())
+            .capabilities(Capability::CapabilityNamedIam)
+            .send()
             .await
             .map_err(|e| aws_error("CloudFormation CreateStack", e))?;
         return Ok(Direct::Started);
     }
-    let mut r = cf
+    let update = cf
         .update_stack()
         .stack_name(&d.stack)
         .set_parameters(Some(d.parameters()))
         .set_tags(Some(d.tags()))
         .set_role_arn(d.role_arn.clone())
+        .set_template_body(d.template_body())
+        .set_template_url(d.template_url())
         .capabilities(Capability::CapabilityNamedIam);
-    r = match &d.template {
-        TemplateSource::Body(b) => r.template_body(b),
-        TemplateSource::Url(u) => r.template_url(u),
-    };
-    match r.send().await {
+    match update.send().await {
         Ok(_) => Ok(Direct::Started),
         Err(e) => match aws_error("CloudFormation UpdateStack", e) {
             DeployError::Aws { message, .. } if means_no_changes(&message) => Ok(Direct::NoChanges),
