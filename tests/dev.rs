@@ -427,24 +427,14 @@ fn wh_status_reads_a_running_dev_stack() {
 /// Runs `wh <args> spec.yaml --target <dev> --output-format json [extra]` in the dev's
 /// directory with `stdin` piped in; returns the exit code and the JSON it printed.
 fn wh_ops(dev: &Dev, args: &[&str], extra: &[&str], stdin: &str) -> (Option<i32>, Value) {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
-        .current_dir(dev.dir.path())
-        .args(args)
-        .args(["spec.yaml", "--target", &dev.url, "--output-format", "json"])
-        .args(extra)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = common::run_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dev.dir.path())
+            .args(args)
+            .args(["spec.yaml", "--target", &dev.url, "--output-format", "json"])
+            .args(extra),
+        stdin,
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     let doc = serde_json::from_str(&out)
         .unwrap_or_else(|_| Value::String(format!("{out}{}", String::from_utf8_lossy(&o.stderr))));

@@ -11,8 +11,7 @@ mod moto;
 #[path = "common/aws_stack.rs"]
 mod aws_stack;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use aws_stack::{block_on, sdk, text, wh, workdir};
 use serde_json::Value;
@@ -30,27 +29,18 @@ fn wh_ops(
     extra: &[&str],
     stdin: &str,
 ) -> (Option<i32>, Value, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wh"))
-        .current_dir(dir)
-        .args(args)
-        .arg("spec.yaml")
-        .args(extra)
-        .args(["--endpoint-url", &moto.url, "--output-format", "json"])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = common::run_with_stdin(
+        Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dir)
+            .args(args)
+            .arg("spec.yaml")
+            .args(extra)
+            .args(["--endpoint-url", &moto.url, "--output-format", "json"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE"),
+        stdin,
+    );
     let doc = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
     (o.status.code(), doc, text(&o))
 }

@@ -47,6 +47,25 @@ pub fn wh() -> Command {
     cmd
 }
 
+/// Runs `cmd` with `stdin` written to it (a secret, say) and returns its output.
+pub fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wh runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin takes the input");
+    child.wait_with_output().expect("wh finishes")
+}
+
 /// Runs `wh` with `args` and returns its output.
 pub fn run(args: &[&str]) -> Output {
     wh().args(args).output().expect("wh runs")
