@@ -75,3 +75,74 @@ pub async fn leftovers(
         unprocessed,
     })
 }
+
+/// Keys per BatchGetItem request: DynamoDB's maximum
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>:
+/// "up to 100 items").
+pub const BATCH_GET_MAX: usize = 100;
+
+/// Each webhook's status (`None`: not in the table), read from the table by key in batches of
+/// [`BATCH_GET_MAX`], unprocessed keys retried: what the soak's after-check asks of every id
+/// it had answered 2xx. Consistent reads, so a status written just before is seen.
+pub async fn webhook_statuses(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    ids: &[String],
+) -> Result<Vec<Option<String>>, String> {
+    use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+    use std::collections::HashMap;
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let mut found: HashMap<String, String> = HashMap::new();
+    for chunk in ids.chunks(BATCH_GET_MAX) {
+        let keys = chunk
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S(format!("WEBHOOK#{id}"))),
+                    ("sk".to_owned(), AttributeValue::S("WEBHOOK".into())),
+                ])
+            })
+            .collect::<Vec<_>>();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .projection_expression("webhook_id, #s")
+                .expression_attribute_names("#s", "status")
+                .consistent_read(true)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+        let mut rounds = 0;
+        while let Some(r) = request.take() {
+            rounds += 1;
+            if rounds > 10 {
+                return Err("DynamoDB left keys unprocessed after 10 BatchGetItem rounds".into());
+            }
+            let out = ddb
+                .batch_get_item()
+                .request_items(table, r)
+                .send()
+                .await
+                .map_err(|e| crate::deploy::aws_error("DynamoDB BatchGetItem", e).to_string())?;
+            for item in out
+                .responses
+                .unwrap_or_default()
+                .remove(table)
+                .unwrap_or_default()
+            {
+                let text = |k: &str| match item.get(k) {
+                    Some(AttributeValue::S(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                if let (Some(id), Some(status)) = (text("webhook_id"), text("status")) {
+                    found.insert(id, status);
+                }
+            }
+            request = out.unprocessed_keys.and_then(|mut u| u.remove(table));
+            if request.is_some() {
+                tokio::time::sleep(std::time::Duration::from_millis(100 * rounds)).await;
+            }
+        }
+    }
+    Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
+}

@@ -1,59 +1,153 @@
-//! `wh loadtest` against `wh dev` on 127.0.0.1, with limits scaled to a 2-core machine
-//! (200/s, burst 50, per-IP 5/s over 60 s): the checks pass when the server enforces the spec,
-//! fail when it does not, and the flat-outputs file can name the target. The phases are timing
-//! verdicts, so these tests run one at a time.
+//! `wh loadtest` against `wh dev` on 127.0.0.1, with limits scaled to a 2-core machine (200/s,
+//! burst 400, 5/s per IP over 60 s; a bucket of two seconds' rate, so the refill while the
+//! burst arrives stays small beside it): the right server passes every check, and servers that
+//! enforce the **wrong** thing (started from mutated copies of the spec, while the load test
+//! reads the right one) each fail the check aimed at them. The phases are timing verdicts:
+//! the heavy ones run one at a time; the per-IP phases (90 s each, a few requests a second)
+//! run side by side.
 
 mod common;
 
 use std::process::Command;
 use std::sync::Mutex;
+use std::thread;
 
 use common::dev_process::DevProcess;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const SPEC: &str = "name: shop\nsuffix: lt\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\n\
-limits:\n  api_rate: 200/s\n  api_burst: 50\n  per_ip_rate: 5/s\n  per_ip_window: 1m\n  max_payload: 64KiB\n\
-concurrency:\n  receiver:\n    reserved: 100\n    expected_duration: 10ms\n  processor:\n    reserved: 2\n    batch_size: 10\n    batching_window: 0s\n  audit:\n    reserved: 2\n";
+/// The scaled spec, with the limits given.
+fn spec(rate: &str, burst: u32, per_ip: &str, window: &str, exempt: &str) -> String {
+    format!(
+        "name: shop\nsuffix: lt\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\n\
+limits:\n  api_rate: {rate}\n  api_burst: {burst}\n  per_ip_rate: {per_ip}\n  per_ip_window: {window}\n  max_payload: 64KiB\n{exempt}\
+concurrency:\n  receiver:\n    reserved: 100\n    expected_duration: 10ms\n  processor:\n    reserved: 2\n    batch_size: 10\n    batching_window: 0s\n  audit:\n    reserved: 2\n"
+    )
+}
 
-fn loadtest(dev: &DevProcess, args: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+fn right() -> String {
+    spec("200/s", 400, "5/s", "1m", "")
+}
+
+/// A `wh dev` serving `served` (the spec file `spec.yaml`, whose secrets are
+/// `.wh/dev-secrets/spec.json`), with the right spec beside it as `right.yaml`.
+fn server(served: &str, args: &[&str]) -> DevProcess {
+    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), served, args);
+    std::fs::write(dev.dir.path().join("right.yaml"), right()).unwrap();
+    dev
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    summary: serde_json::Value,
+}
+
+impl Run {
+    fn verdict(&self, check: &str) -> &serde_json::Value {
+        self.summary["verdicts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no verdicts: {}", self.stdout))
+            .iter()
+            .find(|v| v["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} verdict in {}", self.stdout))
+    }
+
+    fn outcome(&self, check: &str) -> &str {
+        self.verdict(check)["outcome"].as_str().unwrap()
+    }
+
+    fn part(&self, check: &str, name: &str) -> (&str, &str) {
+        let p = self.verdict(check)["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no part {name} in {}", self.stdout));
+        (
+            p["outcome"].as_str().unwrap(),
+            p["measured"].as_str().unwrap(),
+        )
+    }
+}
+
+/// Runs `wh loadtest right.yaml` against `dev`, reports in `report` under its directory.
+fn loadtest(dev: &DevProcess, report: &str, args: &[&str]) -> Run {
     let o = Command::new(env!("CARGO_BIN_EXE_wh"))
         .current_dir(dev.dir.path())
-        .args(["loadtest", "spec.yaml", "--throttle-secs", "4"])
+        .args([
+            "loadtest",
+            "right.yaml",
+            "--secrets-file",
+            ".wh/dev-secrets/spec.json",
+            "--throttle-secs",
+            "4",
+            "--target",
+            &format!("{}/live", dev.url),
+            "--report-dir",
+            report,
+        ])
         .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-    let summary = std::fs::read_to_string(dev.dir.path().join("loadtest-report/summary.json"))
+    let stdout =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let summary = std::fs::read_to_string(dev.dir.path().join(report).join("summary.json"))
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap_or(serde_json::Value::Null);
-    (o.status.code(), stdout, summary)
+    Run {
+        code: o.status.code(),
+        stdout,
+        summary,
+    }
 }
 
-fn verdict<'a>(summary: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
-    summary["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["check"] == check)
-        .unwrap_or_else(|| panic!("no {check} verdict in {summary}"))
+/// The per-IP check on its own server, in a thread (the phase takes 1.5 windows).
+fn per_ip_in_background(
+    served: String,
+    dev_args: &'static [&'static str],
+    args: &'static [&'static str],
+) -> thread::JoinHandle<(DevProcess, Run)> {
+    thread::spawn(move || {
+        let dev = server(&served, dev_args);
+        let mut all = vec!["--checks", "per-ip"];
+        all.extend_from_slice(args);
+        let run = loadtest(&dev, "report", &all);
+        (dev, run)
+    })
 }
 
 #[test]
-fn the_checks_pass_when_the_limits_are_enforced() {
+fn each_wrong_server_fails_its_check_and_the_right_one_passes_all() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), SPEC, &[]);
-    let (code, stdout, summary) = loadtest(&dev, &["--target", &format!("{}/live", dev.url)]);
-    assert_eq!(code, Some(0), "{stdout}");
-    for check in ["burst", "throttle", "per-ip"] {
-        assert_eq!(verdict(&summary, check)["pass"], true, "{check}: {stdout}");
+    // Side by side: the per-IP rule right, with twice and half the limit, the same limit over
+    // a window 5 times longer (600 per 5 minutes instead of per minute, scaled: 300 per 5
+    // minutes instead of per minute), and a deployed-mode run against an AWS-like WAF.
+    let per_ip_right = per_ip_in_background(right(), &[], &[]);
+    let per_ip_double = per_ip_in_background(spec("200/s", 400, "10/s", "1m", ""), &[], &[]);
+    let per_ip_half = per_ip_in_background(spec("200/s", 400, "150/m", "1m", ""), &[], &[]);
+    let per_ip_long_window = per_ip_in_background(spec("200/s", 400, "1/s", "5m", ""), &[], &[]);
+    let per_ip_deployed = per_ip_in_background(
+        right(),
+        &["--latency", "80ms", "--waf-mode", "aws"],
+        &["--deployed"],
+    );
+
+    // One at a time: the right server passes the burst, the throttle and the soak.
+    let dev = server(&right(), &[]);
+    let run = loadtest(
+        &dev,
+        "report",
+        &["--checks", "burst,throttle,soak", "--soak-secs", "4"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    for check in ["burst", "throttle", "soak"] {
+        assert_eq!(run.outcome(check), "pass", "{check}: {}", run.stdout);
     }
-    let throttle = verdict(&summary, "throttle");
-    assert!(throttle["counts"]["throttled_429"].as_u64().unwrap() > 0);
     assert!(
-        verdict(&summary, "per-ip")["counts"]["blocked_403"]
+        run.verdict("throttle")["counts"]["throttled_429"]
             .as_u64()
             .unwrap()
             > 0
@@ -63,44 +157,126 @@ fn the_checks_pass_when_the_limits_are_enforced() {
         "throttle.html",
         "throttle.json",
         "throttle.md",
-        "per-ip.html",
         "burst.json",
+        "soak.html",
     ] {
-        assert!(
-            dev.dir.path().join("loadtest-report").join(file).is_file(),
-            "{file}"
+        assert!(dev.dir.path().join("report").join(file).is_file(), "{file}");
+    }
+    drop(dev);
+
+    // The stage throttle 25 % too high and too low.
+    for rate in ["250/s", "150/s"] {
+        let dev = server(&spec(rate, 400, "5/s", "1m", ""), &[]);
+        let run = loadtest(&dev, "report", &["--checks", "throttle"]);
+        assert_eq!(run.code, Some(1), "rate {rate}: {}", run.stdout);
+        assert_eq!(
+            run.part("throttle", "accepted rate").0,
+            "fail",
+            "rate {rate}: {}",
+            run.stdout
         );
     }
-}
+    // The bucket 30 % too big and too small.
+    for burst in [520, 280] {
+        let dev = server(&spec("200/s", burst, "5/s", "1m", ""), &[]);
+        let run = loadtest(&dev, "report", &["--checks", "burst"]);
+        assert_eq!(run.code, Some(1), "burst {burst}: {}", run.stdout);
+        assert_eq!(
+            run.outcome("burst"),
+            "fail",
+            "burst {burst}: {}",
+            run.stdout
+        );
+    }
+    // A server that loses a tenth of the webhooks it answered 200.
+    let dev = server(&right(), &["--lose-acked", "0.1"]);
+    let run = loadtest(&dev, "report", &["--checks", "soak", "--soak-secs", "4"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let (outcome, measured) = run.part("soak", "every accepted webhook processed");
+    assert_eq!(outcome, "fail");
+    assert!(measured.contains("missing"), "{measured}");
+    drop(dev);
 
-#[test]
-fn the_checks_fail_when_the_server_does_not_enforce_the_spec() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), SPEC, &["--no-limits"]);
-    let (code, stdout, summary) = loadtest(
+    // Deployed mode against a wh dev that behaves like one (80 ms round trips, AWS-like WAF),
+    // the runner's address exempt from the per-IP rule as the README advises.
+    let exempt = "  exempt_cidrs:\n    - 127.0.0.1/32\n";
+    let dev = server(
+        &spec("200/s", 400, "5/s", "1m", exempt),
+        &["--latency", "80ms", "--waf-mode", "aws"],
+    );
+    let run = loadtest(
         &dev,
+        "report",
         &[
-            "--target",
-            &format!("{}/live", dev.url),
+            "--deployed",
             "--checks",
-            "throttle,per-ip",
+            "burst,throttle,soak",
+            "--soak-secs",
+            "4",
         ],
     );
-    assert_eq!(code, Some(1), "{stdout}");
-    assert_eq!(verdict(&summary, "throttle")["pass"], false);
-    assert_eq!(verdict(&summary, "throttle")["counts"]["throttled_429"], 0);
-    assert_eq!(verdict(&summary, "per-ip")["pass"], false);
-    assert!(stdout.contains("| throttle | FAIL |"), "{stdout}");
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(run.summary["mode"], "deployed");
+    drop(dev);
+
+    let (_dev, run) = per_ip_right.join().unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    for part in ["(a)", "(b)", "(c)"] {
+        assert_eq!(run.part("per-ip", part).0, "pass", "{part}: {}", run.stdout);
+    }
+    assert!(
+        run.verdict("per-ip")["counts"]["blocked_403"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let (_dev, run) = per_ip_double.join().unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let (outcome, measured) = run.part("per-ip", "(a)");
+    assert_eq!(outcome, "fail", "{}", run.stdout);
+    assert!(measured.starts_with("never blocked"), "{measured}");
+
+    let (_dev, run) = per_ip_half.join().unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let (outcome, measured) = run.part("per-ip", "(a)");
+    assert_eq!(outcome, "fail", "{}", run.stdout);
+    assert!(
+        measured.contains("blocked at request 151, the limit is 300"),
+        "{measured}"
+    );
+
+    let (_dev, run) = per_ip_long_window.join().unwrap();
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert_eq!(
+        run.part("per-ip", "(a)").0,
+        "pass",
+        "the crossing is the same: {}",
+        run.stdout
+    );
+    assert_eq!(run.part("per-ip", "(b)").0, "fail", "{}", run.stdout);
+
+    let (_dev, run) = per_ip_deployed.join().unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(run.part("per-ip", "(a)").0, "pass", "{}", run.stdout);
+    assert_eq!(
+        run.part("per-ip", "(b)").0,
+        "not run",
+        "one runner has one address"
+    );
+    assert!(
+        run.stdout.contains("| per-ip | PASS (2 parts not run) |"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
-fn the_target_can_come_from_the_flat_outputs_file() {
+fn the_target_can_come_from_the_flat_outputs_file_and_json_is_one_document() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), SPEC, &[]);
+    let dev = server(&right(), &[]);
     let outputs = serde_json::json!({ "shop-lt": { "ApiUrl": format!("{}/live/", dev.url) } });
     std::fs::create_dir_all(dev.dir.path().join("outputs")).unwrap();
     std::fs::write(
@@ -108,38 +284,31 @@ fn the_target_can_come_from_the_flat_outputs_file() {
         outputs.to_string(),
     )
     .unwrap();
-    let (code, stdout, summary) = loadtest(&dev, &["--checks", "burst"]);
-    assert_eq!(code, Some(0), "{stdout}");
-    assert_eq!(summary["target"], format!("{}/live/", dev.url));
-    assert_eq!(verdict(&summary, "burst")["pass"], true);
-}
-
-#[test]
-fn a_short_soak_finds_everything_processed() {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dev = DevProcess::start_in(tempfile::tempdir().unwrap(), SPEC, &[]);
-    let (code, stdout, summary) = loadtest(
-        &dev,
-        &[
-            "--target",
-            &format!("{}/live", dev.url),
+    let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .current_dir(dev.dir.path())
+        .args([
+            "loadtest",
+            "right.yaml",
+            "--secrets-file",
+            ".wh/dev-secrets/spec.json",
             "--checks",
-            "soak",
-            "--soak-secs",
-            "4",
-        ],
+            "burst",
+            "--output-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
-    assert_eq!(code, Some(0), "{stdout}");
-    let soak = verdict(&summary, "soak");
-    assert_eq!(soak["pass"], true, "{soak}");
-    assert!(
-        soak["measured"]
-            .as_str()
-            .unwrap()
-            .contains("every accepted webhook processed, DLQ empty")
-    );
+    // Nothing but the JSON document on stdout: a script parses it as it is.
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    assert_eq!(summary["target"], format!("{}/live/", dev.url));
+    assert_eq!(summary["verdicts"][0]["outcome"], "pass");
 }
 
 #[test]
@@ -147,27 +316,62 @@ fn the_soak_fails_when_webhooks_end_in_the_dlq() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let dev = DevProcess::start_in(
-        tempfile::tempdir().unwrap(),
-        SPEC,
-        &["--fail-processor", "1", "--time-scale", "60"],
-    );
-    let (code, stdout, summary) = loadtest(
-        &dev,
-        &[
-            "--target",
-            &format!("{}/live", dev.url),
-            "--checks",
-            "soak",
-            "--soak-secs",
-            "3",
-        ],
-    );
-    assert_eq!(code, Some(1), "{stdout}");
-    let soak = verdict(&summary, "soak");
-    assert_eq!(soak["pass"], false);
+    let dev = server(&right(), &["--fail-processor", "1", "--time-scale", "60"]);
+    let run = loadtest(&dev, "report", &["--checks", "soak", "--soak-secs", "3"]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let (outcome, measured) = run.part("soak", "every accepted webhook processed");
+    assert_eq!(outcome, "fail");
+    assert!(measured.contains("FAILED"), "{measured}");
+}
+
+#[test]
+fn a_typo_in_the_checks_or_a_phase_too_long_is_refused_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("right.yaml"), right()).unwrap();
+    // A slow spec: 1 per minute with a bucket of 5000 refills in 83 hours.
+    std::fs::write(
+        dir.path().join("slow.yaml"),
+        spec("1/m", 5000, "1/m", "10m", ""),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join(".wh/dev-secrets")).unwrap();
+    let secret = serde_json::json!({ "stripe": { "current": "whsec_test", "previous": null, "previous_expires_at": null } });
+    std::fs::write(dir.path().join("secrets.json"), secret.to_string()).unwrap();
+    let wh = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dir.path())
+            .args([
+                "loadtest",
+                "--secrets-file",
+                "secrets.json",
+                "--target",
+                "http://127.0.0.1:9/live",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = wh(&["right.yaml", "--checks", "burst,throtle"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        soak["measured"].as_str().unwrap().contains("FAILED"),
-        "{soak}"
+        err.contains("`throtle` is not a check; the checks are burst, throttle, per-ip, soak"),
+        "{err}"
     );
+    let o = wh(&["slow.yaml", "--checks", "burst"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("refilling the bucket of 5000") && err.contains("maximum of 1800 s"),
+        "{err}"
+    );
+    let o = wh(&[
+        "right.yaml",
+        "--checks",
+        "throttle",
+        "--load-factor",
+        "1.05",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--load-factor 1.05 is outside 1.2 to 10"));
 }

@@ -1,6 +1,6 @@
 //! Reading a deployed stack's leftovers (queue depths, unprocessed webhooks through the sparse
-//! `status-index`) with the real SDK against moto server on 127.0.0.1: what the soak check asks
-//! of a deployed stack once the load stops.
+//! `status-index`) and each webhook's status by key, with the real SDK against moto server on
+//! 127.0.0.1: what the soak check asks of a deployed stack once the load stops.
 
 #[path = "../runtime/tests/support/mod.rs"]
 mod support;
@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use support::moto::Moto;
-use wh::stack_state::{Leftovers, StackOutputs, leftovers};
+use wh::stack_state::{Leftovers, StackOutputs, leftovers, webhook_statuses};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_count_queues_and_unprocessed_webhooks() {
@@ -66,6 +66,7 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
             .table_name("t")
             .item("pk", AttributeValue::S(format!("WEBHOOK#{id}")))
             .item("sk", AttributeValue::S("WEBHOOK".into()))
+            .item("webhook_id", AttributeValue::S(id.into()))
             .item("status", AttributeValue::S(status.into()))
             .item(
                 "received_at",
@@ -110,6 +111,43 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
             unprocessed: 2
         }
     );
+
+    // The soak's after-check: each id's status by key, over more ids than one BatchGetItem
+    // takes (100), an id the table does not have among them.
+    for n in 0..150 {
+        ddb.put_item()
+            .table_name("t")
+            .item("pk", AttributeValue::S(format!("WEBHOOK#p{n}")))
+            .item("sk", AttributeValue::S("WEBHOOK".into()))
+            .item("webhook_id", AttributeValue::S(format!("p{n}")))
+            .item("status", AttributeValue::S("PROCESSED".into()))
+            .item(
+                "received_at",
+                AttributeValue::S("2026-11-23T12:00:00Z".into()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut ids: Vec<String> = ["a", "b", "lost", "d"].map(String::from).to_vec();
+    ids.extend((0..150).map(|n| format!("p{n}")));
+    let statuses = webhook_statuses(&sdk, "t", &ids).await.unwrap();
+    assert_eq!(statuses.len(), 154);
+    assert_eq!(
+        statuses[..4],
+        [
+            Some("PROCESSED".to_owned()),
+            Some("RECEIVED".to_owned()),
+            None,
+            Some("FAILED".to_owned())
+        ]
+    );
+    assert!(
+        statuses[4..]
+            .iter()
+            .all(|s| s.as_deref() == Some("PROCESSED"))
+    );
+
     assert!(
         StackOutputs::from_json(&serde_json::json!({ "ProcessingQueueUrl": "x" }))
             .unwrap_err()

@@ -215,7 +215,23 @@ fn the_waf_rule_limits_per_window_with_the_window_explicit() {
         .iter()
         .find(|r| r["Name"] == "per-ip-rate")
         .expect("per-IP rule");
-    assert_eq!(rule["Action"], json!({ "Block": {} }));
+    // The block carries a header of its own, so the load test counts only this rule's 403s
+    // (pinned literally: the load test and wh dev send and read the same).
+    assert_eq!(
+        rule["Action"],
+        json!({ "Block": { "CustomResponse": {
+            "ResponseCode": 403,
+            "ResponseHeaders": [{ "Name": "x-wh-blocked-by", "Value": "per-ip" }],
+        } } })
+    );
+    // WAF's CustomHTTPHeader name pattern and length (API reference).
+    let name = "x-wh-blocked-by";
+    assert!(
+        name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._$-".contains(&b))
+    );
     let rate = &rule["Statement"]["RateBasedStatement"];
     assert_eq!(rate["Limit"], 600, "10/s over 60 s");
     assert_eq!(rate["EvaluationWindowSec"], 60);

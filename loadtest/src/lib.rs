@@ -1,11 +1,15 @@
-//! The goose load test behind `wh loadtest`: phases of signed webhooks sent from chosen source
-//! addresses at a chosen rate, every answer recorded with its time, and the verdicts computed
-//! from those records.
+//! The goose load test behind `wh loadtest`: open-workload phases of signed webhooks sent from
+//! chosen source addresses on a schedule (phase.rs), planned from the spec's limits (plan.rs),
+//! run in order (run.rs), judged by two-sided verdicts (verdict.rs) and reported (report.rs).
 //!
-//! The `wh` binary supplies the signer (it knows the spec's providers and schemes); this crate
-//! knows nothing of specs, so it never depends on the compiler.
+//! The `wh` binary supplies the signer and the soak's after-check (it knows the spec's
+//! providers and where the stack keeps its webhooks); this crate knows nothing of specs, so it
+//! never depends on the compiler.
 
 mod phase;
+pub mod plan;
+pub mod report;
+pub mod run;
 pub mod verdict;
 
-pub use phase::{Answer, Phase, PhaseResult, Signer, run_phase};
+pub use phase::{Answer, Phase, PhaseResult, Signer, Stream, run_phase};

@@ -42,7 +42,9 @@ pub fn run(args: &Args) -> Outcome {
             Outcome::Ok => {}
             Outcome::Failed if matches!(outcome, Outcome::Ok) => outcome = Outcome::Failed,
             Outcome::Failed => {}
-            Outcome::Error | Outcome::Interrupted => outcome = Outcome::Error,
+            Outcome::Error | Outcome::Interrupted | Outcome::Inconclusive => {
+                outcome = Outcome::Error
+            }
         }
     }
     if args.output_format == OutputFormat::Json {

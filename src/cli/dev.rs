@@ -42,6 +42,32 @@ pub struct Args {
     /// Turn the throttle and WAF emulation off (for throughput benchmarks of the pipeline).
     #[arg(long)]
     no_limits: bool,
+    /// Fraction of accepted webhooks lost after their 200 (0 to 1): a wrong stack for
+    /// proving that the load test's soak catches lost webhooks.
+    #[arg(long, default_value_t = 0.0)]
+    lose_acked: f64,
+    /// Round trip added to every answer (0ms to 10s), as a deployed stack's network adds.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = latency)]
+    latency: Duration,
+    /// How the WAF rule decides: exact (every request, at once) or aws (every 10 s over the
+    /// window, acting 5 s later, as AWS WAF does).
+    #[arg(long, value_enum, default_value = "exact")]
+    waf_mode: dev::waf::Mode,
+    /// Processed webhooks whose payload is kept (older ones keep id, status and times); also
+    /// the cap on audit records, bus events and alerts kept.
+    #[arg(long, value_name = "N", default_value_t = dev::KEEP)]
+    keep: usize,
+}
+
+fn latency(text: &str) -> Result<Duration, String> {
+    let d = text
+        .parse::<wh::spec::units::Duration>()
+        .map_err(|e| e.to_string())?;
+    let d = Duration::from_millis(d.as_millis());
+    if d > Duration::from_secs(10) {
+        return Err(format!("{text} is over 10s"));
+    }
+    Ok(d)
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -55,6 +81,7 @@ pub fn run(args: &Args) -> Outcome {
     for (name, value) in [
         ("--fail-processor", args.fail_processor),
         ("--fail-enqueue", args.fail_enqueue),
+        ("--lose-acked", args.lose_acked),
     ] {
         if !(0.0..=1.0).contains(&value) {
             eprintln!("wh dev: {name} {value} is not a fraction between 0 and 1");
@@ -142,6 +169,10 @@ async fn serve(
         verbose: !args.quiet,
         limits: !args.no_limits,
         secrets_file: Some(secrets_path.clone()),
+        lose_acked: args.lose_acked,
+        latency: args.latency,
+        waf_mode: args.waf_mode,
+        keep: args.keep.max(1),
     };
     let dev = DevStack::new(stack, &stage_url, secrets, options);
     // The first line is the contract scripts and tests read.
@@ -159,11 +190,15 @@ async fn serve(
     );
     let s = &dev.stack;
     println!(
-        "  emulated: stage throttle {} burst {}; WAF per-IP {} per {} s{}; queue visibility {} s, maxReceiveCount {}, DLQ{}",
+        "  emulated: stage throttle {} burst {}; WAF per-IP {} per {} s ({} mode){}; queue visibility {} s, maxReceiveCount {}, DLQ{}",
         s.api.rate,
         s.api.burst,
         s.waf.limit,
         s.waf.window_secs,
+        match args.waf_mode {
+            dev::waf::Mode::Exact => "exact",
+            dev::waf::Mode::Aws => "aws: every 10 s, acting 5 s later",
+        },
         if s.waf.exempt_v4.is_empty() && s.waf.exempt_v6.is_empty() {
             String::new()
         } else {
@@ -176,6 +211,18 @@ async fn serve(
         } else {
             format!("; queue time x{}", args.time_scale)
         },
+    );
+    println!(
+        "  kept: every webhook's id and status; payloads of the last {} processed, as many audit records, events and alerts{}",
+        args.keep.max(1),
+        if args.latency.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "; {} ms added to every round trip",
+                args.latency.as_millis()
+            )
+        }
     );
     for missing in dev.not_emulated() {
         println!("  not emulated: {missing}");

@@ -1,5 +1,7 @@
-//! `wh loadtest`: prove the stage throttle, the burst and the per-IP WAF limit, with goose,
-//! against `wh dev` or a deployed stack. Every phase is bounded in time and request count.
+//! `wh loadtest`: prove the stage throttle, the burst and the per-IP WAF limit, and that every
+//! accepted webhook is processed, with goose, against `wh dev` or a deployed stack. The phases,
+//! verdicts and report are the `wh-loadtest` crate's; this file reads the arguments, signs, and
+//! asks the stack what became of the soak's webhooks.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -7,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use wh::emit::cloudformation::waf::BLOCK_HEADER;
 use wh::pipeline;
-use wh::stack_state::Leftovers;
-use wh_loadtest::verdict::{self, Verdict};
-use wh_loadtest::{Phase, Signer, run_phase};
+use wh_loadtest::plan::{Check, Limits, Sources};
+use wh_loadtest::run::{self, Options};
+use wh_loadtest::verdict::{Accounting, Outcome as Verdict, Target};
+use wh_loadtest::{Signer, report};
 use wh_runtime::verify::sign;
 
 use super::send::sample_event;
@@ -36,13 +40,17 @@ pub struct Args {
     /// Signing secrets file (default .wh/dev-secrets/<env>.json).
     #[arg(long, value_name = "FILE")]
     secrets_file: Option<PathBuf>,
-    /// Checks to run.
+    /// Checks to run, in this order: burst, throttle, per-ip, soak.
     #[arg(long, value_delimiter = ',', default_values_t = ["burst".to_owned(), "throttle".to_owned(), "per-ip".to_owned()])]
     checks: Vec<String>,
-    /// Length of the throttle phase, seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Test a deployed stack: send from this machine's own address (no loopback sources) and
+    /// judge with AWS's bands. Implied when the target is not on loopback.
+    #[arg(long)]
+    deployed: bool,
+    /// Seconds the throttle phase measures once the bucket has drained.
+    #[arg(long, default_value_t = 5)]
     throttle_secs: u64,
-    /// Offered load of the throttle phase, as a multiple of the API rate.
+    /// Offered load of the throttle phase, as a multiple of the API rate (1.2 to 10).
     #[arg(long, default_value_t = 1.5)]
     load_factor: f64,
     /// Length of the soak phase (`--checks soak`), seconds.
@@ -60,9 +68,6 @@ pub struct Args {
     /// AWS endpoint (an emulator).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Source addresses the throttle phase spreads over (127.0.0.x on loopback).
-    #[arg(long, default_value_t = 32)]
-    sources: usize,
     /// Where reports go.
     #[arg(long, value_name = "DIR", default_value = "loadtest-report")]
     report_dir: PathBuf,
@@ -71,7 +76,28 @@ pub struct Args {
     output_format: OutputFormat,
 }
 
+/// The checks named, each once, in run order; an unknown name is a usage error.
+fn checks(names: &[String]) -> Result<Vec<Check>, String> {
+    let mut out = names
+        .iter()
+        .map(|n| n.trim().parse::<Check>())
+        .collect::<Result<Vec<_>, _>>()?;
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        return Err("--checks names no check".into());
+    }
+    Ok(out)
+}
+
 pub fn run(args: &Args) -> Outcome {
+    let checks = match checks(&args.checks) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
     let compilation = match pipeline::compile(&args.spec) {
         Ok(c) => c,
         Err(e) => {
@@ -137,8 +163,14 @@ pub fn run(args: &Args) -> Outcome {
     );
     let loopback = url
         .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
         .and_then(|h| h.parse::<IpAddr>().ok())
         .is_some_and(|ip| ip.is_loopback());
+    let (target_kind, sources) = if args.deployed || !loopback {
+        (Target::Deployed, Sources::Machine)
+    } else {
+        (Target::Dev, Sources::Loopback)
+    };
     let scheme = dev::runtime_scheme(&provider, format!("{host}{path}"));
     // Sign one request up front: a secret unusable for the scheme is an error now, not a run of
     // 401s.
@@ -157,10 +189,35 @@ pub fn run(args: &Args) -> Outcome {
         headers.extend(sign(&scheme, &secret, &body, now, &id).unwrap_or_default());
         (headers, body)
     });
-
-    let rate = stack.api.rate.per_second();
-    let burst = stack.api.burst;
-    let refill = Duration::from_secs_f64(f64::from(burst) / rate + 1.0);
+    let options = Options {
+        checks,
+        target: target_kind,
+        sources,
+        limits: Limits {
+            rate: stack.api.rate.per_second(),
+            burst: stack.api.burst,
+            per_ip_rate: stack.waf.rate.per_second(),
+            per_ip_limit: stack.waf.limit,
+            window: Duration::from_secs(stack.waf.window_secs),
+        },
+        load_factor: args.load_factor,
+        throttle_secs: args.throttle_secs,
+        soak_secs: args.soak_secs,
+        soak_fraction: args.soak_fraction,
+        host: host.clone(),
+        path,
+        signer,
+        block_header: (BLOCK_HEADER.0.to_owned(), BLOCK_HEADER.1.to_owned()),
+        report_dir: args.report_dir.clone(),
+    };
+    if let Err(e) = options.validate() {
+        eprintln!("wh loadtest: {e}");
+        return Outcome::Error;
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.report_dir) {
+        eprintln!("wh loadtest: {}: {e}", args.report_dir.display());
+        return Outcome::Error;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,140 +228,36 @@ pub fn run(args: &Args) -> Outcome {
             return Outcome::Error;
         }
     };
-    let base = Phase {
-        name: String::new(),
-        host,
-        path,
-        users: 1,
-        sources: Vec::new(),
-        rate: 1,
-        duration: Duration::from_secs(1),
-        max_requests: 0,
-        report_files: Vec::new(),
-        signer,
+    let (region, name) = (stack.region.clone(), stack_name.clone());
+    let quiet = StdoutToStderr::new();
+    let verdicts = runtime.block_on(run::run(&options, |ids| async move {
+        // wh dev answers for its own webhooks; a deployed stack's table and DLQ are read
+        // through the AWS APIs.
+        if loopback && dev_ops_available(&host).await {
+            dev_accounting(&host, &ids).await
+        } else {
+            deployed_accounting(args, &name, &region, &ids).await
+        }
+    }));
+    drop(quiet);
+    let verdicts = match verdicts {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
     };
-    // Each phase draws its loopback sources from its own 127.<phase>.x.y block, so no address
-    // carries one phase's count into the next phase's per-IP window.
-    let loop_ip = |block: u8, i: usize| {
-        IpAddr::from([
-            127,
-            block,
-            u8::try_from(1 + i / 250).unwrap_or(255),
-            u8::try_from(1 + i % 250).unwrap_or(1),
-        ])
+    let mode = match target_kind {
+        Target::Dev => "wh dev: exact bands, loopback sources",
+        Target::Deployed => "deployed: AWS bands, this machine's address",
     };
-    let reports = |name: &str| {
-        ["html", "json", "md"]
-            .map(|ext| args.report_dir.join(format!("{name}.{ext}")))
-            .to_vec()
-    };
-    if let Err(e) = std::fs::create_dir_all(&args.report_dir) {
-        eprintln!("wh loadtest: {}: {e}", args.report_dir.display());
-        return Outcome::Error;
-    }
-    let mut verdicts: Vec<Verdict> = Vec::new();
-    let result = runtime.block_on(async {
-        if args.checks.iter().any(|c| c == "burst") {
-            tokio::time::sleep(refill).await;
-            let phase = Phase {
-                name: "burst".into(),
-                users: usize::try_from(burst).unwrap_or(1).min(64),
-                sources: if loopback { (0..32).map(|i| loop_ip(2, i)).collect() } else { Vec::new() },
-                rate: usize::try_from(burst).unwrap_or(1).saturating_mul(20),
-                duration: Duration::from_secs(2),
-                max_requests: u64::from(burst),
-                report_files: reports("burst"),
-                ..base.clone()
-            };
-            let r = run_phase(&phase).await?;
-            verdicts.push(verdict::burst(&r.answers, burst));
-        }
-        if args.checks.iter().any(|c| c == "throttle") {
-            tokio::time::sleep(refill).await;
-            let offered = rate * args.load_factor;
-            // Enough addresses that none reaches half the per-IP limit within the phase.
-            let per_source = (stack.waf.limit as f64 / 2.0).max(1.0);
-            let needed = (offered * args.throttle_secs.max(3) as f64 / per_source).ceil() as usize;
-            let sources = args.sources.max(needed).max(1);
-            let phase = Phase {
-                name: "throttle".into(),
-                // One user per address at least: user i sends from address i.
-                users: sources.max(64),
-                sources: if loopback { (0..sources).map(|i| loop_ip(1, i)).collect() } else { Vec::new() },
-                rate: offered.ceil() as usize,
-                duration: Duration::from_secs(args.throttle_secs.max(3)),
-                max_requests: (offered * args.throttle_secs.max(3) as f64 * 1.2) as u64,
-                report_files: reports("throttle"),
-                ..base.clone()
-            };
-            let r = run_phase(&phase).await?;
-            verdicts.push(verdict::throttle(&r.answers, rate, burst, offered, r.elapsed));
-        }
-        if args.checks.iter().any(|c| c == "per-ip") {
-            tokio::time::sleep(refill).await;
-            let limit = stack.waf.limit;
-            // Cross the limit in about 5 s, at least twice the per-IP rate, within the API rate.
-            let send_rate = (limit as f64 / 5.0).max(2.0 * stack.waf.rate.per_second()).min(rate * 0.8).max(1.0);
-            let secs = (limit as f64 / send_rate + 3.0).ceil() as u64;
-            let (allowed, reason) = if loopback {
-                (Duration::from_secs(1), "wh dev applies the window exactly; 1 s covers the client's own pipelining")
-            } else {
-                (Duration::from_secs(40), "AWS WAF re-evaluates about every 10 s and blocks with a lag usually under 30 s")
-            };
-            let noisy = loop_ip(4, 0);
-            let phase = Phase {
-                name: "per-ip".into(),
-                users: 4,
-                sources: if loopback { vec![noisy] } else { Vec::new() },
-                rate: send_rate.ceil() as usize,
-                duration: Duration::from_secs(secs),
-                max_requests: limit + (send_rate * 3.0) as u64,
-                report_files: reports("per-ip"),
-                ..base.clone()
-            };
-            let r = run_phase(&phase).await?;
-            let mut v = verdict::per_ip(&r.answers, 0, limit, allowed, reason);
-            // Others keep being served while the noisy address is blocked.
-            if loopback {
-                let other = reqwest::Client::builder().local_address(loop_ip(4, 1)).build().map_err(|e| e.to_string())?;
-                let (headers, body) = (base.signer)(u64::MAX);
-                let mut request = other.post(format!("{}{}", base.host, base.path)).body(body);
-                for (k, val) in headers {
-                    request = request.header(k, val);
-                }
-                let status = request.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-                v.pass &= (200..300).contains(&status);
-                v.measured.push_str(&format!("; another address was answered {status}"));
-            }
-            verdicts.push(v);
-        }
-        if args.checks.iter().any(|c| c == "soak") {
-            tokio::time::sleep(refill).await;
-            let soak_rate = (rate * args.soak_fraction).max(1.0);
-            let per_window = soak_rate * stack.waf.window_secs as f64;
-            let sources = ((per_window / (stack.waf.limit as f64 / 2.0).max(1.0)).ceil() as usize).max(8);
-            let phase = Phase {
-                name: "soak".into(),
-                users: sources,
-                sources: (0..sources).map(|i| loop_ip(3, i)).collect(),
-                rate: soak_rate.ceil() as usize,
-                duration: Duration::from_secs(args.soak_secs.max(2)),
-                max_requests: (soak_rate * args.soak_secs.max(2) as f64 * 1.2) as u64,
-                report_files: reports("soak"),
-                ..base.clone()
-            };
-            let r = run_phase(&phase).await?;
-            let drained = if loopback { drained(&base.host).await } else { deployed_drained(args, &stack_name, &stack.region).await };
-            verdicts.push(verdict::soak(&r.answers, r.elapsed, drained));
-        }
-        Ok::<(), String>(())
+    let summary = json!({
+        "stack": stack_name,
+        "target": target,
+        "mode": target_kind,
+        "verdicts": verdicts,
     });
-    if let Err(e) = result {
-        eprintln!("wh loadtest: {e}");
-        return Outcome::Error;
-    }
-    let summary = json!({ "stack": stack_name, "target": target, "verdicts": verdicts });
-    let markdown = markdown(&stack_name, &target, &verdicts);
+    let markdown = report::markdown(&stack_name, &target, mode, &verdicts);
     let files = [
         (
             PathBuf::from("summary.json"),
@@ -320,66 +273,100 @@ pub fn run(args: &Args) -> Outcome {
     } else {
         print!("{markdown}");
     }
-    if verdicts.iter().all(|v| v.pass) {
-        Outcome::Ok
-    } else {
-        Outcome::Failed
+    match Verdict::worst(verdicts.iter().map(|v| v.outcome)) {
+        Verdict::Pass | Verdict::NotRun => Outcome::Ok,
+        Verdict::Fail => Outcome::Failed,
+        Verdict::Inconclusive => Outcome::Inconclusive,
     }
 }
 
-/// Polls `read` every `every` until nothing is queued or unprocessed (at most `limit`); Ok when
-/// then the DLQ is empty too.
-async fn wait_drained<F, Fut>(mut read: F, limit: Duration, every: Duration) -> Result<(), String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Leftovers, String>>,
-{
-    let started = std::time::Instant::now();
-    loop {
-        let left = read().await?;
-        let settled = left.queued == 0 && left.unprocessed == 0;
-        if settled || started.elapsed() > limit {
-            return if settled && left.dlq == 0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} not processed, {} queued, {} FAILED in the DLQ",
-                    left.unprocessed, left.queued, left.dlq
-                ))
-            };
+/// Points stdout at stderr until dropped: goose prints progress ("N users launched.") on
+/// stdout whatever its quiet settings, and stdout is the report's (a script parses
+/// `--output-format json` as it is). Nothing is redirected where the descriptors cannot be
+/// duplicated.
+struct StdoutToStderr(Option<std::os::fd::OwnedFd>);
+
+impl StdoutToStderr {
+    fn new() -> Self {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let saved = rustix::io::dup(rustix::stdio::stdout()).ok();
+        if saved.is_some() && rustix::stdio::dup2_stdout(rustix::stdio::stderr()).is_err() {
+            return StdoutToStderr(None);
         }
-        tokio::time::sleep(every).await;
+        StdoutToStderr(saved)
     }
 }
 
-/// The soak's after-check on `wh dev`, through `/_wh/status`.
-async fn drained(host: &str) -> Result<(), String> {
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        if let Some(saved) = self.0.take() {
+            let _ = rustix::stdio::dup2_stdout(&saved);
+        }
+    }
+}
+
+/// Whether `host` is a `wh dev` (it answers `/_wh/status`).
+async fn dev_ops_available(host: &str) -> bool {
+    reqwest::get(format!("{host}/_wh/status"))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// How long the after-check waits for the stack to finish what the soak sent.
+const SETTLE_DEV: Duration = Duration::from_secs(60);
+const SETTLE_DEPLOYED: Duration = Duration::from_secs(180);
+
+/// The soak's after-check on `wh dev`: every id's status through `/_wh/webhooks` (1,000 a
+/// request), the DLQ's depth through `/_wh/status`; every field read is required.
+async fn dev_accounting(host: &str, ids: &[String]) -> Result<Accounting, String> {
     let client = reqwest::Client::new();
     let read = || async {
-        let s: serde_json::Value = client
-            .get(format!("{host}/_wh/status"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-        Ok(Leftovers {
-            queued: n(&s["queue"]["queued"]),
-            dlq: n(&s["dlq_depth"]),
-            unprocessed: n(&s["webhooks"]["RECEIVED"]) + n(&s["webhooks"]["ENQUEUED"]),
-        })
+        let mut statuses = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let answer = json_of(client.post(format!("{host}/_wh/webhooks")).json(chunk)).await?;
+            let list = answer["statuses"]
+                .as_array()
+                .filter(|l| l.len() == chunk.len())
+                .ok_or_else(|| {
+                    format!("/_wh/webhooks answered without one status per id: {answer}")
+                })?;
+            statuses.extend(list.iter().map(|s| s.as_str().map(str::to_owned)));
+        }
+        let status = json_of(client.get(format!("{host}/_wh/status"))).await?;
+        let dlq = status["dlq_depth"]
+            .as_u64()
+            .ok_or_else(|| format!("/_wh/status has no dlq_depth: {status}"))?;
+        Ok(Accounting::tally(ids, &statuses, dlq))
     };
-    wait_drained(read, Duration::from_secs(60), Duration::from_millis(200)).await
+    run::settle(read, SETTLE_DEV, Duration::from_millis(200)).await
 }
 
-/// The same after-check for a deployed stack, through its flat-outputs file and the AWS APIs.
-async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result<(), String> {
+/// Sends `request` and reads its answer as JSON.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The same for a deployed stack: the table by key (BatchGetItem) and the DLQ's depth, found
+/// through its flat-outputs file.
+async fn deployed_accounting(
+    args: &Args,
+    stack: &str,
+    spec_region: &str,
+    ids: &[String],
+) -> Result<Accounting, String> {
     let outputs = flat_outputs(
         args,
         stack,
-        "the soak's after-check reads the stack's queues and table from it",
+        "the soak's after-check reads the stack's table and DLQ from it",
     )?;
     let outputs = wh::stack_state::StackOutputs::from_json(&outputs)?;
     let sdk = wh::deploy::sdk_config(
@@ -389,12 +376,12 @@ async fn deployed_drained(args: &Args, stack: &str, spec_region: &str) -> Result
         args.endpoint_url.as_deref(),
     )
     .await;
-    wait_drained(
-        || wh::stack_state::leftovers(&sdk, &outputs),
-        Duration::from_secs(120),
-        Duration::from_secs(2),
-    )
-    .await
+    let read = || async {
+        let statuses = wh::stack_state::webhook_statuses(&sdk, &outputs.webhook_table, ids).await?;
+        let left = wh::stack_state::leftovers(&sdk, &outputs).await?;
+        Ok(Accounting::tally(ids, &statuses, left.dlq))
+    };
+    run::settle(read, SETTLE_DEPLOYED, Duration::from_secs(2)).await
 }
 
 /// The stack's outputs from `--outputs` or its default flat-outputs file.
@@ -416,32 +403,4 @@ fn target_from_outputs(args: &Args, stack: &str) -> Result<String, String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("the flat-outputs file of {stack} has no ApiUrl"))
-}
-
-/// The self-contained summary: Markdown, no external assets.
-fn markdown(stack: &str, target: &str, verdicts: &[Verdict]) -> String {
-    let mut out = format!(
-        "# wh loadtest: {stack}\n\nTarget: {target}\n\n| check | verdict | measured | expected | 2xx | 429 | 403 | other 4xx | 5xx | no answer |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
-    );
-    for v in verdicts {
-        let c = v.counts;
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            v.check,
-            if v.pass { "PASS" } else { "FAIL" },
-            v.measured,
-            v.expected,
-            c.ok_2xx,
-            c.throttled_429,
-            c.blocked_403,
-            c.other_4xx,
-            c.server_5xx,
-            c.no_answer
-        ));
-    }
-    out.push_str("\nTolerances:\n");
-    for v in verdicts {
-        out.push_str(&format!("- {}: {}\n", v.check, v.tolerance_reason));
-    }
-    out
 }

@@ -89,6 +89,8 @@ pub enum Outcome {
     Error,
     /// Stopped by Ctrl-C (exit 130, as a shell reports SIGINT).
     Interrupted,
+    /// A load test could not decide (exit 3), reasons reported.
+    Inconclusive,
 }
 
 impl From<Outcome> for ExitCode {
@@ -98,6 +100,7 @@ impl From<Outcome> for ExitCode {
             Outcome::Failed => ExitCode::from(1),
             Outcome::Error => ExitCode::from(2),
             Outcome::Interrupted => ExitCode::from(130),
+            Outcome::Inconclusive => ExitCode::from(3),
         }
     }
 }

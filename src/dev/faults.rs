@@ -1,5 +1,6 @@
 //! Fault injection for reliability testing: a fraction of enqueues and of processor runs fail,
-//! the way a throttled SQS or an EventBridge outage would.
+//! the way a throttled SQS or an EventBridge outage would; and a fraction of accepted webhooks
+//! is lost after its 200 (`--lose-acked`), the defect the soak's accounting must catch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,7 +28,8 @@ impl Rate {
         self.0.store(p.to_bits(), Ordering::Relaxed);
     }
 
-    fn fails(&self) -> bool {
+    /// Draws: true with the probability.
+    pub fn fails(&self) -> bool {
         let p = self.get();
         p > 0.0 && fastrand::f64() < p
     }

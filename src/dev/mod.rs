@@ -113,7 +113,23 @@ pub struct DevOptions {
     pub limits: bool,
     /// The secrets file `wh secrets` writes back to, so `wh send` signs with what is served.
     pub secrets_file: Option<std::path::PathBuf>,
+    /// Fraction of accepted webhooks lost after their 200 (a fault for proving the soak's
+    /// accounting).
+    pub lose_acked: f64,
+    /// Added to every answer's round trip (a deployed stack's network).
+    pub latency: Duration,
+    /// How the WAF rule decides.
+    pub waf_mode: waf::Mode,
+    /// Processed webhooks whose payload is kept; also the cap on audit records, bus events
+    /// and alerts kept (see [`KEEP`]).
+    pub keep: usize,
 }
+
+/// What `wh dev` keeps by default: the payload of the 10,000 most recently processed
+/// webhooks, and as many audit records, bus events and alerts. Every webhook's id, status and
+/// times are kept, however many (the soak's accounting reads them): about 0.5 KB each, so an
+/// hour at 1000/s stays under 2 GB instead of the 100 GB keeping everything would take.
+pub const KEEP: usize = 10_000;
 
 type DevReceiver = Receiver<Arc<FeedStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;
 type DevProcessor = Processor<Arc<FeedStore>, FlakyBus<Arc<MemoryBus>>, Arc<MemoryNotifier>>;
@@ -149,6 +165,8 @@ pub struct DevStack {
     pub audit: Arc<MemoryAudit>,
     /// Gateway counters.
     pub counters: Counters,
+    /// The fault that loses accepted webhooks (changeable through `PUT /_wh/faults`).
+    pub lose_acked: faults::Rate,
     /// Queue time.
     pub clock: Clock,
     /// How it runs.
@@ -206,7 +224,7 @@ impl DevStack {
         options: DevOptions,
     ) -> Arc<DevStack> {
         let clock = Clock::scaled(options.time_scale);
-        let store = Arc::new(MemoryStore::default());
+        let store = Arc::new(MemoryStore::bounded(options.keep));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let feed_store = Arc::new(FeedStore::new(store.clone(), tx, clock.clone()));
         let queue = Arc::new(DevQueue::new(
@@ -231,8 +249,8 @@ impl DevStack {
                 .collect(),
             max_payload: usize::try_from(stack.api.max_payload.bytes()).unwrap_or(usize::MAX),
         };
-        let bus = Arc::new(MemoryBus::default());
-        let alerts = Arc::new(MemoryNotifier::default());
+        let bus = Arc::new(MemoryBus::bounded(options.keep));
+        let alerts = Arc::new(MemoryNotifier::bounded(options.keep));
         let processor_config = ProcessorConfig {
             families: stack
                 .providers
@@ -268,8 +286,9 @@ impl DevStack {
             queue,
             bus,
             alerts,
-            audit: Arc::new(MemoryAudit::default()),
+            audit: Arc::new(MemoryAudit::bounded(options.keep)),
             counters: Counters::default(),
+            lose_acked: faults::Rate::new(options.lose_acked),
             clock,
             options,
             feed: Mutex::new(Some(rx)),
@@ -349,8 +368,8 @@ impl DevStack {
     pub fn status(&self) -> serde_json::Value {
         let mut by_status: BTreeMap<&str, usize> =
             Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        for w in self.store.webhooks() {
-            *by_status.entry(w.status.as_str()).or_default() += 1;
+        for (status, n) in self.store.counts() {
+            by_status.insert(status.as_str(), n);
         }
         let answers: BTreeMap<String, u64> = self
             .counters
@@ -365,9 +384,9 @@ impl DevStack {
             "webhooks": by_status,
             "queue": self.queue.depths(),
             "dlq_depth": self.queue.depths().dlq,
-            "audit_records": self.audit.records().len(),
-            "events_published": self.bus.events().len(),
-            "alerts_published": self.alerts.alerts().len(),
+            "audit_records": self.audit.written(),
+            "events_published": self.bus.published(),
+            "alerts_published": self.alerts.published(),
             "throttled": self.counters.throttled.load(Ordering::Relaxed),
             "blocked": self.counters.blocked.load(Ordering::Relaxed),
             "answers": answers,
@@ -383,8 +402,17 @@ impl DevStack {
             "EventBridge rules (published events are recorded, not routed)".to_owned(),
             "DynamoDB TTL expiry of processed webhooks and audit records".to_owned(),
             "reserved concurrency: one processor worker, batches in turn".to_owned(),
-            "WAF's ~10 s re-evaluation lag (the per-IP window is applied exactly, at once)".to_owned(),
+            format!(
+                "payloads of more than the {} most recently processed webhooks (older ones keep id, status and times; audit records, bus events and alerts likewise capped)",
+                self.options.keep
+            ),
         ];
+        if self.options.waf_mode == waf::Mode::Exact {
+            out.push("WAF's re-evaluation lag (the per-IP window is applied exactly, at once; --waf-mode aws has it)".to_owned());
+        }
+        if self.options.latency.is_zero() {
+            out.push("the network's round trip (--latency adds one)".to_owned());
+        }
         if !self.stack.waf.managed.is_empty() {
             out.push(format!(
                 "WAF managed rule groups ({})",

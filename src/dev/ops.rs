@@ -33,6 +33,13 @@ impl DevStack {
         Ok(())
     }
 
+    /// Loses an accepted webhook: gone from the table and the queue, as if never stored (the
+    /// `--lose-acked` fault).
+    pub fn lose(&self, webhook_id: &str) {
+        self.queue.discard(webhook_id);
+        self.store.remove(webhook_id);
+    }
+
     /// Enqueues webhooks RECEIVED more than `older_than` ago ([`ops::reenqueue`]).
     pub async fn reenqueue(
         &self,

@@ -116,6 +116,12 @@ impl DevQueue {
         }
     }
 
+    /// Drops the messages of `webhook_id` (the fault that loses an accepted webhook).
+    pub fn discard(&self, webhook_id: &str) {
+        let needle = format!("\"webhookId\":\"{webhook_id}\"");
+        self.lock().messages.retain(|m| !m.body.contains(&needle));
+    }
+
     /// Moves every DLQ message back to the queue with a fresh receive count; returns how many.
     pub fn redrive(&self) -> usize {
         let mut state = self.lock();

@@ -2,9 +2,11 @@
 //! and the stage throttle in front of the same receiver code the Lambda runs.
 //!
 //! Answers as a deployed REST API gives them: no route 403 `{"message":"Missing Authentication
-//! Token"}`; WAF-blocked 403 `{"message":"Forbidden"}`; throttled 429 `{"message":"Too Many
-//! Requests"}`; everything else is the receiver's own answer. `/_wh/status` (GET) and
-//! `/_wh/redrive` (POST: DLQ back to the queue) operate the stack itself.
+//! Token"}`; WAF-blocked 403 `{"message":"Forbidden"}` with the per-IP rule's custom header
+//! (`x-wh-blocked-by: per-ip`, as the template's rule sends it); throttled 429
+//! `{"message":"Too Many Requests"}`; everything else is the receiver's own answer.
+//! `/_wh/status` (GET), `/_wh/redrive` (POST: DLQ back to the queue) and `/_wh/webhooks`
+//! (POST a JSON array of ids: their statuses) operate the stack itself.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -24,6 +26,7 @@ use wh_runtime::receiver::Request;
 use super::DevStack;
 use super::throttle::TokenBucket;
 use super::waf::{PerIpRule, Verdict};
+use wh::emit::cloudformation::waf::BLOCK_HEADER;
 
 /// The gateway in front of the stack.
 pub struct Gateway {
@@ -55,6 +58,7 @@ impl Gateway {
                 s.waf.limit,
                 std::time::Duration::from_secs(s.waf.window_secs),
                 exempt,
+                stack.options.waf_mode,
             )),
             started: Instant::now(),
             stack,
@@ -104,12 +108,19 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
                     .get(k)
                     .map(|v| v.parse::<f64>().ok().filter(|p| (0.0..=1.0).contains(p)))
             };
-            let (processor, enqueue) = (rate("processor"), rate("enqueue"));
-            if matches!(processor, Some(None)) || matches!(enqueue, Some(None)) {
+            let (processor, enqueue, lose) =
+                (rate("processor"), rate("enqueue"), rate("lose_acked"));
+            if [processor, enqueue, lose]
+                .iter()
+                .any(|r| matches!(r, Some(None)))
+            {
                 return message(
                     StatusCode::BAD_REQUEST,
-                    "processor= and enqueue= are probabilities from 0 to 1",
+                    "processor=, enqueue= and lose_acked= are probabilities from 0 to 1",
                 );
+            }
+            if let Some(Some(p)) = lose {
+                dev.lose_acked.set(p);
             }
             if let Some(Some(p)) = processor {
                 dev.processor.backends().1.rate.set(p);
@@ -120,9 +131,25 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
             axum::Json(json!({
                 "processor": dev.processor.backends().1.rate.get(),
                 "enqueue": dev.receiver.backends().1.rate.get(),
+                "lose_acked": dev.lose_acked.get(),
             }))
             .into_response()
         }
+        (&Method::POST, ["webhooks"]) => match serde_json::from_slice::<Vec<String>>(body) {
+            Ok(ids) => {
+                let statuses: Vec<Option<&str>> = dev
+                    .store
+                    .statuses(&ids)
+                    .into_iter()
+                    .map(|s| s.map(|s| s.as_str()))
+                    .collect();
+                axum::Json(json!({ "statuses": statuses })).into_response()
+            }
+            Err(e) => message(
+                StatusCode::BAD_REQUEST,
+                &format!("give a JSON array of webhook ids: {e}"),
+            ),
+        },
         (&Method::GET, ["secrets", provider]) => match dev.secret(provider).await {
             Some(v) => axum::Json(json!(v)).into_response(),
             None => message(StatusCode::NOT_FOUND, &format!("no provider `{provider}`")),
@@ -176,6 +203,26 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A deployed stack's round trip: half before the gateway sees the request, half after.
+    let latency = gw.stack.options.latency;
+    if !latency.is_zero() && !uri.path().starts_with("/_wh/") {
+        tokio::time::sleep(latency / 2).await;
+        let response = gateway(gw, peer, method, uri, headers, body).await;
+        tokio::time::sleep(latency / 2).await;
+        response
+    } else {
+        gateway(gw, peer, method, uri, headers, body).await
+    }
+}
+
+async fn gateway(
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let dev = &gw.stack;
     if uri.path().starts_with("/_wh/") {
         return operations(dev, &method, &uri, &body).await;
@@ -197,7 +244,12 @@ async fn handle(
     if verdict == Verdict::Block {
         dev.counters.blocked.fetch_add(1, Ordering::Relaxed);
         count(dev, 403);
-        return message(StatusCode::FORBIDDEN, "Forbidden");
+        let mut blocked = message(StatusCode::FORBIDDEN, "Forbidden");
+        blocked.headers_mut().insert(
+            BLOCK_HEADER.0,
+            axum::http::HeaderValue::from_static(BLOCK_HEADER.1),
+        );
+        return blocked;
     }
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let provider = match segments.as_slice() {
@@ -240,6 +292,13 @@ async fn handle(
         .receiver
         .handle(request, OffsetDateTime::now_utc())
         .await;
+    if response.status == 200
+        && let Some(id) = &response.webhook_id
+        && !response.body["duplicate"].as_bool().unwrap_or(false)
+        && dev.lose_acked.fails()
+    {
+        dev.lose(id);
+    }
     count(dev, response.status);
     if dev.options.verbose {
         println!(

@@ -1,7 +1,7 @@
 //! In-memory backends: the same semantics as the AWS ones (conditional writes included), for
 //! tests and `wh dev`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
@@ -12,6 +12,39 @@ use crate::secret::SecretValue;
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not take the whole dev server down with a poisoned lock.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A record of what was written, keeping the newest `cap` entries and counting all of them:
+/// `wh dev` bounds its memory with it on long runs; tests keep everything (the default).
+#[derive(Debug)]
+struct Kept<T> {
+    items: VecDeque<T>,
+    total: usize,
+    cap: usize,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept::bounded(usize::MAX)
+    }
+}
+
+impl<T> Kept<T> {
+    fn bounded(cap: usize) -> Self {
+        Kept {
+            items: VecDeque::new(),
+            total: 0,
+            cap,
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        if self.items.len() == self.cap {
+            self.items.pop_front();
+        }
+        self.items.push_back(item);
+        self.total += 1;
+    }
 }
 
 impl crate::ops::Index for MemoryStore {
@@ -32,13 +65,56 @@ impl crate::ops::Index for MemoryStore {
 }
 
 /// The webhook table in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     webhooks: Mutex<BTreeMap<String, (WebhookRecord, Option<i64>)>>,
     states: Mutex<BTreeMap<(String, String), PaymentState>>,
+    /// Processed webhooks whose body and headers are still kept, oldest first.
+    with_body: Mutex<VecDeque<String>>,
+    body_cap: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::bounded(usize::MAX)
+    }
 }
 
 impl MemoryStore {
+    /// A table that keeps the body and headers of only the `cap` most recently processed
+    /// webhooks: older processed ones keep their id, status and times (what the soak's
+    /// accounting and the operations read), not their payload.
+    pub fn bounded(cap: usize) -> Self {
+        MemoryStore {
+            webhooks: Mutex::default(),
+            states: Mutex::default(),
+            with_body: Mutex::default(),
+            body_cap: cap,
+        }
+    }
+
+    /// Each webhook's status, `None` where the table has no such webhook.
+    pub fn statuses(&self, ids: &[String]) -> Vec<Option<Status>> {
+        let map = lock(&self.webhooks);
+        ids.iter()
+            .map(|id| map.get(id).map(|(r, _)| r.status))
+            .collect()
+    }
+
+    /// How many webhooks are in each status.
+    pub fn counts(&self) -> BTreeMap<Status, usize> {
+        let mut out = BTreeMap::new();
+        for (r, _) in lock(&self.webhooks).values() {
+            *out.entry(r.status).or_default() += 1;
+        }
+        out
+    }
+
+    /// Deletes a webhook (the `wh dev` fault that loses acknowledged webhooks).
+    pub fn remove(&self, webhook_id: &str) -> bool {
+        lock(&self.webhooks).remove(webhook_id).is_some()
+    }
+
     /// Every stored webhook, in id order.
     pub fn webhooks(&self) -> Vec<WebhookRecord> {
         lock(&self.webhooks)
@@ -100,6 +176,19 @@ impl Store for MemoryStore {
         record.attempts = attempts;
         record.last_error = None;
         *ttl = Some(expires_at);
+        if self.body_cap != usize::MAX {
+            let mut kept = lock(&self.with_body);
+            kept.push_back(webhook_id.to_owned());
+            while kept.len() > self.body_cap {
+                if let Some(old) = kept.pop_front()
+                    && let Some((r, _)) = map.get_mut(&old)
+                {
+                    r.body = String::new();
+                    r.headers.clear();
+                    r.trace_header = None;
+                }
+            }
+        }
         Ok(true)
     }
 
@@ -161,13 +250,25 @@ impl Queue for MemoryQueue {
 /// A bus that records what was published.
 #[derive(Debug, Default)]
 pub struct MemoryBus {
-    events: Mutex<Vec<NormalisedEvent>>,
+    events: Mutex<Kept<NormalisedEvent>>,
 }
 
 impl MemoryBus {
-    /// Everything published so far.
+    /// A bus that keeps only the newest `cap` events (and counts all).
+    pub fn bounded(cap: usize) -> Self {
+        MemoryBus {
+            events: Mutex::new(Kept::bounded(cap)),
+        }
+    }
+
+    /// Everything published so far (the newest `cap` of a bounded bus).
     pub fn events(&self) -> Vec<NormalisedEvent> {
-        lock(&self.events).clone()
+        lock(&self.events).items.iter().cloned().collect()
+    }
+
+    /// How many events were published in all.
+    pub fn published(&self) -> usize {
+        lock(&self.events).total
     }
 }
 
@@ -181,13 +282,25 @@ impl Bus for MemoryBus {
 /// An alert topic that records what was published.
 #[derive(Debug, Default)]
 pub struct MemoryNotifier {
-    alerts: Mutex<Vec<(String, String)>>,
+    alerts: Mutex<Kept<(String, String)>>,
 }
 
 impl MemoryNotifier {
-    /// Every alert so far, as (subject, message).
+    /// A topic that keeps only the newest `cap` alerts (and counts all).
+    pub fn bounded(cap: usize) -> Self {
+        MemoryNotifier {
+            alerts: Mutex::new(Kept::bounded(cap)),
+        }
+    }
+
+    /// Every alert so far, as (subject, message) (the newest `cap` of a bounded topic).
     pub fn alerts(&self) -> Vec<(String, String)> {
-        lock(&self.alerts).clone()
+        lock(&self.alerts).items.iter().cloned().collect()
+    }
+
+    /// How many alerts were published in all.
+    pub fn published(&self) -> usize {
+        lock(&self.alerts).total
     }
 }
 
@@ -201,13 +314,25 @@ impl Notifier for MemoryNotifier {
 /// An audit table in memory.
 #[derive(Debug, Default)]
 pub struct MemoryAudit {
-    records: Mutex<Vec<AuditRecord>>,
+    records: Mutex<Kept<AuditRecord>>,
 }
 
 impl MemoryAudit {
-    /// Every audit record so far.
+    /// An audit table that keeps only the newest `cap` records (and counts all).
+    pub fn bounded(cap: usize) -> Self {
+        MemoryAudit {
+            records: Mutex::new(Kept::bounded(cap)),
+        }
+    }
+
+    /// Every audit record so far (the newest `cap` of a bounded table).
     pub fn records(&self) -> Vec<AuditRecord> {
-        lock(&self.records).clone()
+        lock(&self.records).items.iter().cloned().collect()
+    }
+
+    /// How many records were written in all.
+    pub fn written(&self) -> usize {
+        lock(&self.records).total
     }
 }
 
@@ -242,5 +367,72 @@ impl Secrets for MemorySecrets {
             .get(provider)
             .cloned()
             .ok_or_else(|| BackendError::NotFound(format!("secret of {provider}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> WebhookRecord {
+        WebhookRecord {
+            webhook_id: id.into(),
+            provider: "stripe".into(),
+            event_id: format!("evt_{id}"),
+            received_at: "2026-11-30T00:00:00Z".into(),
+            status: Status::Received,
+            attempts: 0,
+            last_error: None,
+            body: "x".repeat(1000),
+            headers: BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
+            trace_header: Some("Root=1".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bounded_store_keeps_every_status_and_only_the_newest_payloads() {
+        let store = MemoryStore::bounded(2);
+        for id in ["a", "b", "c"] {
+            store.insert_new(&record(id)).await.unwrap();
+            store.mark_processed(id, 1, 0).await.unwrap();
+        }
+        store.insert_new(&record("d")).await.unwrap();
+        let ids = ["a", "b", "c", "d", "e"].map(String::from);
+        assert_eq!(
+            store.statuses(&ids),
+            [
+                Some(Status::Processed),
+                Some(Status::Processed),
+                Some(Status::Processed),
+                Some(Status::Received),
+                None
+            ]
+        );
+        let a = store.get("a").await.unwrap().unwrap();
+        assert!(a.body.is_empty() && a.headers.is_empty() && a.trace_header.is_none());
+        assert_eq!(store.get("b").await.unwrap().unwrap().body.len(), 1000);
+        assert_eq!(
+            store.get("d").await.unwrap().unwrap().body.len(),
+            1000,
+            "unprocessed: kept whole"
+        );
+        assert_eq!(store.counts()[&Status::Processed], 3);
+        assert!(store.remove("d") && !store.remove("d"));
+    }
+
+    #[tokio::test]
+    async fn bounded_records_keep_the_newest_and_count_all() {
+        let bus = MemoryNotifier::bounded(2);
+        for n in 0..5 {
+            bus.notify(&format!("s{n}"), "m").await.unwrap();
+        }
+        assert_eq!(bus.published(), 5);
+        let kept: Vec<String> = bus.alerts().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(kept, ["s3", "s4"]);
+        let unbounded = MemoryNotifier::default();
+        for _ in 0..5 {
+            unbounded.notify("s", "m").await.unwrap();
+        }
+        assert_eq!(unbounded.alerts().len(), 5);
     }
 }

@@ -12,7 +12,7 @@ mod messaging;
 pub mod outputs;
 mod secrets;
 mod storage;
-mod waf;
+pub mod waf;
 
 use serde_json::{Map, Value, json};
 

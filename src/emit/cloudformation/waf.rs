@@ -17,6 +17,14 @@ use wh_runtime::model::UNSTORED_HEADERS;
 /// The per-IP rule's name (and metric name).
 pub const PER_IP_RULE: &str = "per-ip-rate";
 
+/// The response header the per-IP rule's block carries, so a client (the load test) can tell
+/// its 403 from API Gateway's own ("Missing Authentication Token") and from the managed rule
+/// groups' blocks. `wh dev` sends the same. A custom response header is sent under the name
+/// given: the `x-amzn-waf-` prefix applies to headers WAF *inserts into requests*
+/// (<https://docs.aws.amazon.com/waf/latest/APIReference/API_CustomHTTPHeader.html>; names
+/// match `^[a-zA-Z0-9._$-]+$`, 1 to 64 characters).
+pub const BLOCK_HEADER: (&str, &str) = ("x-wh-blocked-by", "per-ip");
+
 pub(super) fn emit(t: &mut Template) {
     let n = t.names.clone();
     let waf = t.stack.waf.clone();
@@ -63,7 +71,10 @@ pub(super) fn emit(t: &mut Template) {
     let mut rules: Vec<Value> = vec![json!({
         "Name": PER_IP_RULE,
         "Priority": 0,
-        "Action": { "Block": {} },
+        "Action": { "Block": { "CustomResponse": {
+            "ResponseCode": 403,
+            "ResponseHeaders": [{ "Name": BLOCK_HEADER.0, "Value": BLOCK_HEADER.1 }],
+        } } },
         "Statement": { "RateBasedStatement": rate },
         "VisibilityConfig": visibility(Value::String(PER_IP_RULE.into())),
     })];
