@@ -46,7 +46,7 @@ impl StackOutputs {
 }
 
 /// Reads what is left: queue depths (visible and in flight), and webhooks RECEIVED or ENQUEUED
-/// (from the table's sparse `status-index`, counted: a query, not a scan).
+/// (from the table's sparse `status-shard-index`, counted: queries, not a scan).
 pub async fn leftovers(
     sdk: &aws_config::SdkConfig,
     outputs: &StackOutputs,

@@ -1,5 +1,5 @@
 //! Reading a deployed stack's leftovers (queue depths, unprocessed webhooks through the sparse
-//! `status-index`) and each webhook's status by key, with the real SDK against moto server on
+//! `status-shard-index`, every shard) and each webhook's status by key, with the real SDK against moto server on
 //! 127.0.0.1: what the soak check asks of a deployed stack once the load stops.
 
 #[path = "../runtime/tests/support/mod.rs"]
@@ -38,12 +38,12 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
         .key_schema(key("sk", KeyType::Range))
         .attribute_definitions(attr("pk"))
         .attribute_definitions(attr("sk"))
-        .attribute_definitions(attr("status"))
+        .attribute_definitions(attr("status_shard"))
         .attribute_definitions(attr("received_at"))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name("status-index")
-                .key_schema(key("status", KeyType::Hash))
+                .index_name("status-shard-index")
+                .key_schema(key("status_shard", KeyType::Hash))
                 .key_schema(key("received_at", KeyType::Range))
                 .projection(
                     Projection::builder()
@@ -56,11 +56,13 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
         .send()
         .await
         .unwrap();
-    for (id, status) in [
-        ("a", "PROCESSED"),
-        ("b", "RECEIVED"),
-        ("c", "ENQUEUED"),
-        ("d", "FAILED"),
+    // Ids whose first byte puts them in shards 0, 10, 31 and 1: a count over one shard
+    // would miss some.
+    for (id, status, key) in [
+        ("a0", "PROCESSED", "PROCESSED#00"),
+        ("0a", "RECEIVED", "RECEIVED#10"),
+        ("ff", "ENQUEUED", "ENQUEUED#31"),
+        ("01", "FAILED", "FAILED#01"),
     ] {
         ddb.put_item()
             .table_name("t")
@@ -68,6 +70,7 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
             .item("sk", AttributeValue::S("WEBHOOK".into()))
             .item("webhook_id", AttributeValue::S(id.into()))
             .item("status", AttributeValue::S(status.into()))
+            .item("status_shard", AttributeValue::S(key.into()))
             .item(
                 "received_at",
                 AttributeValue::S("2026-11-23T12:00:00Z".into()),
@@ -129,7 +132,7 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
             .await
             .unwrap();
     }
-    let mut ids: Vec<String> = ["a", "b", "lost", "d"].map(String::from).to_vec();
+    let mut ids: Vec<String> = ["a0", "0a", "lost", "01"].map(String::from).to_vec();
     ids.extend((0..150).map(|n| format!("p{n}")));
     let statuses = webhook_statuses(&sdk, "t", &ids).await.unwrap();
     assert_eq!(statuses.len(), 154);

@@ -624,3 +624,25 @@ fn a_custom_domain_maps_the_stage_and_feeds_notification_urls() {
         "https://hooks.example.com/"
     );
 }
+
+#[test]
+fn the_status_index_is_sharded_so_no_status_is_one_hot_partition() {
+    let t = repo_template("prod");
+    let p = &resource(&t, "WebhookTable")["Properties"];
+    assert_eq!(
+        p["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": "status-shard-index",
+            "KeySchema": [
+                { "AttributeName": "status_shard", "KeyType": "HASH" },
+                { "AttributeName": "received_at", "KeyType": "RANGE" },
+            ],
+            "Projection": { "ProjectionType": "KEYS_ONLY" },
+        }])
+    );
+    let attributes = p["AttributeDefinitions"].to_string();
+    assert!(
+        !attributes.contains("\"status\""),
+        "no index keyed on the bare status: {attributes}"
+    );
+}

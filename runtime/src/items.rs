@@ -4,7 +4,44 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PaymentState, WebhookRecord};
+use crate::model::{PaymentState, Status, WebhookRecord};
+
+/// The webhook table's index of webhooks by status and receipt time (sparse: only webhook
+/// items carry its key).
+pub const STATUS_INDEX: &str = "status-shard-index";
+
+/// Shards of each status in [`STATUS_INDEX`]. An index keyed on the status alone puts every
+/// `RECEIVED` webhook in one partition, which takes "up to 1,000 write request units per
+/// second"
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html>),
+/// and a webhook's moves (into `RECEIVED`, out to `ENQUEUED`, out to `PROCESSED`) write each
+/// key twice: one partition throttles at about 500 webhooks/s, and an index that falls behind
+/// throttles the base table's writes ("GSI write throttling and back pressure"). The key is
+/// therefore `<STATUS>#<shard>`, the shard taken from the webhook id (uniform: a SHA-256
+/// prefix). 32 shards keep each key at `2 x 10,000 / 32 = 625` writes/s at the highest rate a
+/// spec may ask (10,000/s), so one count serves every spec and a changed rate never strands
+/// items in shards a reader does not ask; readers query all 32 (`wh status`, `wh reenqueue`,
+/// `wh replay`, the soak's after-check).
+pub const STATUS_SHARDS: u32 = 32;
+
+/// The shard of a webhook, from its id's first two hex digits.
+pub fn shard_of(webhook_id: &str) -> u32 {
+    webhook_id
+        .get(..2)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+        % STATUS_SHARDS
+}
+
+/// The index key of a webhook in `status`: `RECEIVED#07`.
+pub fn status_shard(webhook_id: &str, status: Status) -> String {
+    status_key(status, shard_of(webhook_id))
+}
+
+/// The index key of `status`'s shard `shard`.
+pub fn status_key(status: Status, shard: u32) -> String {
+    format!("{}#{shard:02}", status.as_str())
+}
 
 /// A webhook as stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -16,6 +53,9 @@ pub struct WebhookItem {
     /// The record.
     #[serde(flatten)]
     pub record: WebhookRecord,
+    /// [`STATUS_INDEX`]'s key: the status and the webhook's shard.
+    #[serde(default)]
+    pub status_shard: String,
     /// DynamoDB TTL, once processed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -27,6 +67,7 @@ impl WebhookItem {
         WebhookItem {
             pk: format!("WEBHOOK#{}", record.webhook_id),
             sk: "WEBHOOK".into(),
+            status_shard: status_shard(&record.webhook_id, record.status),
             record,
             expires_at,
         }
@@ -53,5 +94,28 @@ impl<'a> StateItem<'a> {
             sk: "STATE",
             state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shard_comes_from_the_ids_first_byte() {
+        assert_eq!(status_shard("07ab", Status::Received), "RECEIVED#07");
+        assert_eq!(
+            status_shard("ff00", Status::Enqueued),
+            "ENQUEUED#31",
+            "255 % 32"
+        );
+        assert_eq!(
+            status_shard("20ff", Status::Processed),
+            "PROCESSED#00",
+            "32 % 32"
+        );
+        // Two writes per webhook per key at the highest rate a spec may ask, 10,000/s: 625 a
+        // second per shard, under a partition's 1,000.
+        assert_eq!(2 * 10_000 / STATUS_SHARDS, 625);
     }
 }

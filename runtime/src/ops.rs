@@ -11,7 +11,8 @@ use crate::backends::{BackendError, Bus, Queue, Store};
 use crate::model::{QueueMessage, Status};
 use crate::normalise::{Family, normalise};
 
-/// Webhooks by status and receipt time: the table's sparse `status-index` (status, received_at).
+/// Webhooks by status and receipt time: the table's sparse `status-shard-index`
+/// (`<STATUS>#<shard>`, received_at; [`crate::items::STATUS_INDEX`]), all shards merged.
 pub trait Index: Send + Sync {
     /// Ids of webhooks in `status` received in `[from, to]` (RFC 3339 strings, compared as the
     /// index compares them), oldest first.

@@ -340,3 +340,54 @@ async fn audit_records_are_persisted_with_plain_values() {
     );
     assert_eq!(stored["expires_at"], 1_800_086_400);
 }
+
+/// Every status change rewrites the index key `status_shard` (`<STATUS>#<shard>`, the shard
+/// from the id's first byte: 0x3f = 63, 63 % 32 = 31), so the sharded index follows the
+/// webhook from `RECEIVED` to where it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_status_change_moves_the_webhook_in_the_sharded_index() {
+    let moto = Moto::start();
+    let sdk = moto.config().await;
+    create_table(&sdk, TABLE).await;
+    let store = DynamoStore::new(&sdk, TABLE);
+    let key = || async {
+        let item = aws_sdk_dynamodb::Client::new(&sdk)
+            .get_item()
+            .table_name(TABLE)
+            .set_key(Some(webhook_key("3f00")))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        item["status_shard"].as_s().unwrap().clone()
+    };
+    let record = wh_runtime::model::WebhookRecord {
+        webhook_id: "3f00".into(),
+        provider: "stripe".into(),
+        event_id: "evt_1".into(),
+        received_at: "2026-11-23T12:00:00Z".into(),
+        status: Status::Received,
+        attempts: 0,
+        last_error: None,
+        body: "{}".into(),
+        headers: Default::default(),
+        trace_header: None,
+    };
+    store.insert_new(&record).await.unwrap();
+    assert_eq!(key().await, "RECEIVED#31");
+    store.mark_enqueued("3f00").await.unwrap();
+    assert_eq!(key().await, "ENQUEUED#31");
+    store
+        .record_failure("3f00", 1, "bus down", false)
+        .await
+        .unwrap();
+    assert_eq!(key().await, "ENQUEUED#31", "a retry stays where it is");
+    store
+        .record_failure("3f00", 3, "bus down", true)
+        .await
+        .unwrap();
+    assert_eq!(key().await, "FAILED#31");
+    assert!(store.mark_processed("3f00", 4, 1).await.unwrap());
+    assert_eq!(key().await, "PROCESSED#31");
+}

@@ -1,4 +1,4 @@
-//! `wh status` of a deployed stack: one screen from the table's `status-index`, the queues,
+//! `wh status` of a deployed stack: one screen from the table's `status-shard-index`, the queues,
 //! the alarms and the last hour's metrics.
 
 use std::collections::BTreeMap;
@@ -76,37 +76,41 @@ pub async fn queue_depths(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<(u64, 
     ))
 }
 
-/// Webhooks in `status` received in `[from, to]`, counted on the table's `status-index`
-/// (a COUNT query: read capacity for the keys only, no items returned).
+/// Webhooks in `status` received in `[from, to]`, counted on the table's
+/// `status-shard-index` over every shard (COUNT queries: read capacity for the keys only, no
+/// items returned; [`wh_runtime::items::STATUS_SHARDS`] says why the index is sharded).
 pub async fn count(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     status: Status,
     (from, to): (&str, &str),
 ) -> Result<u64, DeployError> {
+    use wh_runtime::items::{STATUS_INDEX, STATUS_SHARDS, status_key};
     let mut total = 0;
-    let mut start = None;
-    loop {
-        let out = ddb
-            .query()
-            .table_name(table)
-            .index_name("status-index")
-            .select(Select::Count)
-            .key_condition_expression("#s = :s AND received_at BETWEEN :from AND :to")
-            .expression_attribute_names("#s", "status")
-            .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()))
-            .expression_attribute_values(":from", AttributeValue::S(from.into()))
-            .expression_attribute_values(":to", AttributeValue::S(to.into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| aws_error("DynamoDB Query status-index", e))?;
-        total += u64::try_from(out.count).unwrap_or(0);
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(total);
+    for shard in 0..STATUS_SHARDS {
+        let mut start = None;
+        loop {
+            let out = ddb
+                .query()
+                .table_name(table)
+                .index_name(STATUS_INDEX)
+                .select(Select::Count)
+                .key_condition_expression("status_shard = :k AND received_at BETWEEN :from AND :to")
+                .expression_attribute_values(":k", AttributeValue::S(status_key(status, shard)))
+                .expression_attribute_values(":from", AttributeValue::S(from.into()))
+                .expression_attribute_values(":to", AttributeValue::S(to.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| aws_error("DynamoDB Query status-shard-index", e))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
         }
     }
+    Ok(total)
 }
 
 fn dims(pairs: &[(&str, &str)]) -> Vec<Dimension> {

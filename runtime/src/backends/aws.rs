@@ -2,7 +2,8 @@
 //! Manager. The same semantics as [`super::memory`]: every state change is a conditional write.
 //!
 //! Item layout of the webhook table: a webhook is `pk = WEBHOOK#<id>`, `sk = WEBHOOK` with the
-//! fields of [`WebhookRecord`] (`status` and `received_at` feed the sparse `status-index`);
+//! fields of [`WebhookRecord`] and `status_shard` (with `received_at`, the key of the sparse
+//! [`STATUS_INDEX`]; every status change rewrites it);
 //! a payment object's state is `pk = PAYMENT#<provider>#<object id>`, `sk = STATE`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,8 +13,8 @@ use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
 use crate::audit::AuditRecord;
-use crate::items::{StateItem, WebhookItem};
-use crate::model::{NormalisedEvent, PaymentState, QueueMessage, WebhookRecord};
+use crate::items::{STATUS_INDEX, STATUS_SHARDS, StateItem, WebhookItem, status_key, status_shard};
+use crate::model::{NormalisedEvent, PaymentState, QueueMessage, Status, WebhookRecord};
 use crate::secret::SecretValue;
 
 fn unavailable(context: &str, e: impl std::fmt::Display) -> BackendError {
@@ -102,32 +103,42 @@ impl crate::ops::Index for DynamoStore {
         from: &str,
         to: &str,
     ) -> Result<Vec<String>, BackendError> {
-        let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("status-index")
-                .key_condition_expression("#status = :status AND received_at BETWEEN :from AND :to")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status.as_str()))
-                .expression_attribute_values(":from", s(from))
-                .expression_attribute_values(":to", s(to))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DynamoDB Query status-index", e))?;
-            ids.extend(out.items().iter().filter_map(|item| match item.get("pk") {
-                Some(AttributeValue::S(pk)) => pk.strip_prefix("WEBHOOK#").map(str::to_owned),
-                _ => None,
-            }));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ids);
+        // Every shard of the status, merged in receipt order.
+        let mut found: Vec<(String, String)> = Vec::new();
+        for shard in 0..STATUS_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(STATUS_INDEX)
+                    .key_condition_expression(
+                        "status_shard = :key AND received_at BETWEEN :from AND :to",
+                    )
+                    .expression_attribute_values(":key", s(&status_key(status, shard)))
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DynamoDB Query status-shard-index", e))?;
+                found.extend(out.items().iter().filter_map(|item| {
+                    match (item.get("pk"), item.get("received_at")) {
+                        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(at))) => pk
+                            .strip_prefix("WEBHOOK#")
+                            .map(|id| (at.clone(), id.to_owned())),
+                        _ => None,
+                    }
+                }));
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
             }
         }
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
     }
 }
 
@@ -173,11 +184,15 @@ impl Store for DynamoStore {
     async fn mark_enqueued(&self, webhook_id: &str) -> Result<(), BackendError> {
         self.update(
             webhook_id,
-            "SET #status = :enqueued",
+            "SET #status = :enqueued, status_shard = :shard",
             "#status = :received",
             HashMap::from([
                 (":enqueued".into(), s("ENQUEUED")),
                 (":received".into(), s("RECEIVED")),
+                (
+                    ":shard".into(),
+                    s(&status_shard(webhook_id, Status::Enqueued)),
+                ),
             ]),
         )
         .await
@@ -192,10 +207,11 @@ impl Store for DynamoStore {
     ) -> Result<bool, BackendError> {
         self.update(
             webhook_id,
-            "SET #status = :processed, attempts = :attempts, expires_at = :ttl REMOVE last_error",
+            "SET #status = :processed, status_shard = :shard, attempts = :attempts, expires_at = :ttl REMOVE last_error",
             "attribute_exists(pk) AND #status <> :processed",
             HashMap::from([
                 (":processed".into(), s("PROCESSED")),
+                (":shard".into(), s(&status_shard(webhook_id, Status::Processed))),
                 (":attempts".into(), n(attempts)),
                 (":ttl".into(), n(expires_at)),
             ]),
@@ -212,7 +228,7 @@ impl Store for DynamoStore {
     ) -> Result<(), BackendError> {
         let (expression, status) = if last_attempt {
             (
-                "SET attempts = :attempts, last_error = :error, #status = :failed",
+                "SET attempts = :attempts, last_error = :error, #status = :failed, status_shard = :shard",
                 "FAILED",
             )
         } else {
@@ -225,6 +241,10 @@ impl Store for DynamoStore {
         ]);
         if last_attempt {
             values.insert(":failed".into(), s(status));
+            values.insert(
+                ":shard".into(),
+                s(&status_shard(webhook_id, Status::Failed)),
+            );
         }
         self.update(
             webhook_id,

@@ -2,12 +2,14 @@
 //! audit table.
 //!
 //! Both use generic `pk`/`sk` keys so one table holds webhooks and payment-object states; the
-//! sparse `status-index` lets operations find webhooks by status and age (stuck RECEIVED ones)
-//! without a scan.
+//! sparse `status-shard-index` lets operations find webhooks by status and age (stuck RECEIVED
+//! ones) without a scan. Its key is the status and one of 32 shards (`status_shard`), never
+//! the status alone: see `wh_runtime::items::STATUS_SHARDS` for the partition arithmetic.
 
 use serde_json::{Value, json};
 
 use super::{Template, att, ids, sub};
+use wh_runtime::items::STATUS_INDEX;
 
 /// The TTL attribute of both tables (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -20,13 +22,13 @@ pub(super) fn emit(t: &mut Template) {
             "AttributeDefinitions": [
                 { "AttributeName": "pk", "AttributeType": "S" },
                 { "AttributeName": "sk", "AttributeType": "S" },
-                { "AttributeName": "status", "AttributeType": "S" },
+                { "AttributeName": "status_shard", "AttributeType": "S" },
                 { "AttributeName": "received_at", "AttributeType": "S" },
             ],
             "GlobalSecondaryIndexes": [{
-                "IndexName": "status-index",
+                "IndexName": STATUS_INDEX,
                 "KeySchema": [
-                    { "AttributeName": "status", "KeyType": "HASH" },
+                    { "AttributeName": "status_shard", "KeyType": "HASH" },
                     { "AttributeName": "received_at", "KeyType": "RANGE" },
                 ],
                 "Projection": { "ProjectionType": "KEYS_ONLY" },
