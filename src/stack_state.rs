@@ -76,6 +76,16 @@ pub async fn leftovers(
     })
 }
 
+/// Messages in the dead-letter queue (visible and in flight): the soak's after-check needs no
+/// more of the queues.
+pub async fn dlq_depth(sdk: &aws_config::SdkConfig, outputs: &StackOutputs) -> Result<u64, String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let (visible, in_flight) = health::queue_depths(&sqs, &outputs.dead_letter_queue_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(visible + in_flight)
+}
+
 /// Keys per BatchGetItem request: DynamoDB's maximum
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>:
 /// "up to 100 items").

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use support::moto::Moto;
-use wh::stack_state::{Leftovers, StackOutputs, leftovers, webhook_statuses};
+use wh::stack_state::{Leftovers, StackOutputs, dlq_depth, leftovers, webhook_statuses};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_count_queues_and_unprocessed_webhooks() {
@@ -114,6 +114,8 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
             unprocessed: 2
         }
     );
+
+    assert_eq!(dlq_depth(&sdk, &outputs).await.unwrap(), 1);
 
     // The soak's after-check: each id's status by key, over more ids than one BatchGetItem
     // takes (100), an id the table does not have among them.

@@ -378,8 +378,8 @@ async fn deployed_accounting(
     .await;
     let read = || async {
         let statuses = wh::stack_state::webhook_statuses(&sdk, &outputs.webhook_table, ids).await?;
-        let left = wh::stack_state::leftovers(&sdk, &outputs).await?;
-        Ok(Accounting::tally(ids, &statuses, left.dlq))
+        let dlq = wh::stack_state::dlq_depth(&sdk, &outputs).await?;
+        Ok(Accounting::tally(ids, &statuses, dlq))
     };
     run::settle(read, SETTLE_DEPLOYED, Duration::from_secs(2)).await
 }
