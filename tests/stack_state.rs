@@ -12,6 +12,24 @@ use aws_sdk_dynamodb::types::{
 use support::moto::Moto;
 use wh::stack_state::{Leftovers, StackOutputs, dlq_depth, leftovers, webhook_statuses};
 
+/// A webhook item as the handlers write it, with its index key.
+async fn put_webhook(ddb: &aws_sdk_dynamodb::Client, id: &str, status: &str, key: &str) {
+    ddb.put_item()
+        .table_name("t")
+        .item("pk", AttributeValue::S(format!("WEBHOOK#{id}")))
+        .item("sk", AttributeValue::S("WEBHOOK".into()))
+        .item("webhook_id", AttributeValue::S(id.into()))
+        .item("status", AttributeValue::S(status.into()))
+        .item("status_shard", AttributeValue::S(key.into()))
+        .item(
+            "received_at",
+            AttributeValue::S("2026-11-23T12:00:00Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_count_queues_and_unprocessed_webhooks() {
     let moto = Moto::start();
@@ -64,20 +82,7 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
         ("ff", "ENQUEUED", "ENQUEUED#31"),
         ("01", "FAILED", "FAILED#01"),
     ] {
-        ddb.put_item()
-            .table_name("t")
-            .item("pk", AttributeValue::S(format!("WEBHOOK#{id}")))
-            .item("sk", AttributeValue::S("WEBHOOK".into()))
-            .item("webhook_id", AttributeValue::S(id.into()))
-            .item("status", AttributeValue::S(status.into()))
-            .item("status_shard", AttributeValue::S(key.into()))
-            .item(
-                "received_at",
-                AttributeValue::S("2026-11-23T12:00:00Z".into()),
-            )
-            .send()
-            .await
-            .unwrap();
+        put_webhook(&ddb, id, status, key).await;
     }
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queue = sqs
@@ -120,19 +125,7 @@ async fn leftovers_count_queues_and_unprocessed_webhooks() {
     // The soak's after-check: each id's status by key, over more ids than one BatchGetItem
     // takes (100), an id the table does not have among them.
     for n in 0..150 {
-        ddb.put_item()
-            .table_name("t")
-            .item("pk", AttributeValue::S(format!("WEBHOOK#p{n}")))
-            .item("sk", AttributeValue::S("WEBHOOK".into()))
-            .item("webhook_id", AttributeValue::S(format!("p{n}")))
-            .item("status", AttributeValue::S("PROCESSED".into()))
-            .item(
-                "received_at",
-                AttributeValue::S("2026-11-23T12:00:00Z".into()),
-            )
-            .send()
-            .await
-            .unwrap();
+        put_webhook(&ddb, &format!("p{n}"), "PROCESSED", "PROCESSED#00").await;
     }
     let mut ids: Vec<String> = ["a0", "0a", "lost", "01"].map(String::from).to_vec();
     ids.extend((0..150).map(|n| format!("p{n}")));

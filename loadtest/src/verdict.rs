@@ -80,18 +80,25 @@ pub struct Band {
 }
 
 impl Band {
+    /// Passes within `error`, fails beyond: no inconclusive room.
+    const fn exact(error: f64) -> Band {
+        Band {
+            pass: error,
+            fail: error,
+        }
+    }
+
+    /// Passes within `pass`, fails beyond `fail`, inconclusive between.
+    const fn widening(pass: f64, fail: f64) -> Band {
+        Band { pass, fail }
+    }
+
     /// The throttle's accepted rate: ±5 % on `wh dev` (a token bucket is exact on average; 5 %
     /// covers scheduling jitter); on AWS ±15 % passes and beyond ±30 % fails ("best effort").
     pub fn throttle(target: Target) -> Band {
         match target {
-            Target::Dev => Band {
-                pass: 0.05,
-                fail: 0.05,
-            },
-            Target::Deployed => Band {
-                pass: 0.15,
-                fail: 0.30,
-            },
+            Target::Dev => Band::exact(0.05),
+            Target::Deployed => Band::widening(0.15, 0.30),
         }
     }
 
@@ -99,14 +106,8 @@ impl Band {
     /// arrival times); on AWS ±20 % passes and beyond ±40 % fails.
     pub fn burst(target: Target) -> Band {
         match target {
-            Target::Dev => Band {
-                pass: 0.10,
-                fail: 0.10,
-            },
-            Target::Deployed => Band {
-                pass: 0.20,
-                fail: 0.40,
-            },
+            Target::Dev => Band::exact(0.10),
+            Target::Deployed => Band::widening(0.20, 0.40),
         }
     }
 

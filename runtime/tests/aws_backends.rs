@@ -234,14 +234,10 @@ async fn the_whole_path_runs_on_the_aws_backends() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conditional_writes_hold_across_instances() {
-    let moto = Moto::start();
-    let sdk = moto.config().await;
-    create_table(&sdk, TABLE).await;
-    let (a, b) = (DynamoStore::new(&sdk, TABLE), DynamoStore::new(&sdk, TABLE));
-    let record = wh_runtime::model::WebhookRecord {
-        webhook_id: "w1".into(),
+/// A webhook just received.
+fn record(id: &str) -> wh_runtime::model::WebhookRecord {
+    wh_runtime::model::WebhookRecord {
+        webhook_id: id.into(),
         provider: "stripe".into(),
         event_id: "evt_1".into(),
         received_at: "2026-11-23T12:00:00Z".into(),
@@ -251,7 +247,16 @@ async fn conditional_writes_hold_across_instances() {
         body: "{}".into(),
         headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
         trace_header: None,
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_hold_across_instances() {
+    let moto = Moto::start();
+    let sdk = moto.config().await;
+    create_table(&sdk, TABLE).await;
+    let (a, b) = (DynamoStore::new(&sdk, TABLE), DynamoStore::new(&sdk, TABLE));
+    let record = record("w1");
     let (first, second) = tokio::join!(a.insert_new(&record), b.insert_new(&record));
     let outcomes = [first.unwrap().is_none(), second.unwrap().is_none()];
     assert_eq!(
@@ -362,19 +367,7 @@ async fn every_status_change_moves_the_webhook_in_the_sharded_index() {
             .unwrap();
         item["status_shard"].as_s().unwrap().clone()
     };
-    let record = wh_runtime::model::WebhookRecord {
-        webhook_id: "3f00".into(),
-        provider: "stripe".into(),
-        event_id: "evt_1".into(),
-        received_at: "2026-11-23T12:00:00Z".into(),
-        status: Status::Received,
-        attempts: 0,
-        last_error: None,
-        body: "{}".into(),
-        headers: Default::default(),
-        trace_header: None,
-    };
-    store.insert_new(&record).await.unwrap();
+    store.insert_new(&record("3f00")).await.unwrap();
     assert_eq!(key().await, "RECEIVED#31");
     store.mark_enqueued("3f00").await.unwrap();
     assert_eq!(key().await, "ENQUEUED#31");
