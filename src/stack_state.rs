@@ -60,30 +60,29 @@ pub async fn leftovers(
             .await
             .map_err(|e| e.to_string())?;
     }
-    let total = |(visible, in_flight): (u64, u64)| visible + in_flight;
     Ok(Leftovers {
-        queued: total(
-            health::queue_depths(&sqs, &outputs.processing_queue_url)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        dlq: total(
-            health::queue_depths(&sqs, &outputs.dead_letter_queue_url)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
+        queued: queued(&sqs, &outputs.processing_queue_url).await?,
+        dlq: queued(&sqs, &outputs.dead_letter_queue_url).await?,
         unprocessed,
     })
+}
+
+/// Messages in a queue, visible and in flight.
+async fn queued(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, String> {
+    let (visible, in_flight) = health::queue_depths(sqs, url)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(visible + in_flight)
 }
 
 /// Messages in the dead-letter queue (visible and in flight): the soak's after-check needs no
 /// more of the queues.
 pub async fn dlq_depth(sdk: &aws_config::SdkConfig, outputs: &StackOutputs) -> Result<u64, String> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let (visible, in_flight) = health::queue_depths(&sqs, &outputs.dead_letter_queue_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(visible + in_flight)
+    queued(
+        &aws_sdk_sqs::Client::new(sdk),
+        &outputs.dead_letter_queue_url,
+    )
+    .await
 }
 
 /// Keys per BatchGetItem request: DynamoDB's maximum
@@ -106,12 +105,7 @@ pub async fn webhook_statuses(
     for chunk in ids.chunks(BATCH_GET_MAX) {
         let keys = chunk
             .iter()
-            .map(|id| {
-                HashMap::from([
-                    ("pk".to_owned(), AttributeValue::S(format!("WEBHOOK#{id}"))),
-                    ("sk".to_owned(), AttributeValue::S("WEBHOOK".into())),
-                ])
-            })
+            .map(|id| wh_runtime::backends::aws::webhook_key(id))
             .collect::<Vec<_>>();
         let mut request = Some(
             KeysAndAttributes::builder()

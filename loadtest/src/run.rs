@@ -40,6 +40,16 @@ pub struct Options {
     pub report_dir: PathBuf,
 }
 
+/// A check's phase as planned, with what its verdict needs besides the answers.
+enum Planned {
+    Burst(Vec<Stream>),
+    /// With the offered rate.
+    Throttle(Vec<Stream>, f64),
+    /// With which stream plays which part.
+    PerIp(Vec<Stream>, verdict::PerIpRoles),
+    Soak(Vec<Stream>),
+}
+
 /// The probe: this many requests, one after another.
 pub const PROBE_REQUESTS: u64 = 10;
 
@@ -102,35 +112,46 @@ impl Options {
     /// Plans every chosen check before anything is sent, so a phase the limits make too long
     /// is refused at once, not after the others ran.
     pub fn validate(&self) -> Result<(), String> {
-        let rtt = Duration::from_millis(1);
         plan::refill(&self.limits)?;
         for check in &self.checks {
-            match check {
-                Check::Burst => {}
-                Check::Throttle => {
-                    plan::throttle(
-                        &self.limits,
-                        self.load_factor,
-                        Duration::from_secs(self.throttle_secs),
-                        self.sources,
-                        rtt,
-                    )?;
-                }
-                Check::PerIp => {
-                    plan::per_ip(&self.limits, self.sources, self.lag(), 0, rtt)?;
-                }
-                Check::Soak => {
-                    plan::soak(
-                        &self.limits,
-                        self.soak_fraction,
-                        Duration::from_secs(self.soak_secs),
-                        self.sources,
-                        rtt,
-                    )?;
-                }
-            }
+            self.plan(*check, Duration::from_millis(1))?;
         }
         Ok(())
+    }
+
+    /// What `check` sends, for round trips of `rtt`.
+    fn plan(&self, check: Check, rtt: Duration) -> Result<Planned, String> {
+        let l = &self.limits;
+        Ok(match check {
+            Check::Burst => Planned::Burst(plan::burst(l, self.sources, rtt)),
+            Check::Throttle => {
+                let (streams, offered) = plan::throttle(
+                    l,
+                    self.load_factor,
+                    Duration::from_secs(self.throttle_secs),
+                    self.sources,
+                    rtt,
+                )?;
+                Planned::Throttle(streams, offered)
+            }
+            Check::PerIp => {
+                // From the machine's own address the probe's requests are in the rule's
+                // window too.
+                let prior = match self.sources {
+                    Sources::Loopback => 0,
+                    Sources::Machine => PROBE_REQUESTS,
+                };
+                let (streams, roles) = plan::per_ip(l, self.sources, self.lag(), prior, rtt)?;
+                Planned::PerIp(streams, roles)
+            }
+            Check::Soak => Planned::Soak(plan::soak(
+                l,
+                self.soak_fraction,
+                Duration::from_secs(self.soak_secs),
+                self.sources,
+                rtt,
+            )?),
+        })
     }
 
     fn lag(&self) -> Duration {
@@ -156,41 +177,20 @@ where
     let mut after_check = Some(after_check);
     for check in &o.checks {
         tokio::time::sleep(refill).await;
-        let verdict = match check {
-            Check::Burst => {
-                let r = run_phase(&o.phase(*check, plan::burst(l, o.sources, rtt), false)).await?;
+        let verdict = match o.plan(*check, rtt)? {
+            Planned::Burst(streams) => {
+                let r = run_phase(&o.phase(*check, streams, false)).await?;
                 verdict::burst(&r.answers, l.burst, l.rate, o.target)
             }
-            Check::Throttle => {
-                let (streams, offered) = plan::throttle(
-                    l,
-                    o.load_factor,
-                    Duration::from_secs(o.throttle_secs),
-                    o.sources,
-                    rtt,
-                )?;
+            Planned::Throttle(streams, offered) => {
                 let r = run_phase(&o.phase(*check, streams, false)).await?;
                 verdict::throttle(&r.answers, l.rate, l.burst, offered, o.target)
             }
-            Check::PerIp => {
-                // From the machine's own address the probe's requests are in the rule's
-                // window too.
-                let prior = match o.sources {
-                    Sources::Loopback => 0,
-                    Sources::Machine => PROBE_REQUESTS,
-                };
-                let (streams, roles) = plan::per_ip(l, o.sources, o.lag(), prior, rtt)?;
+            Planned::PerIp(streams, roles) => {
                 let r = run_phase(&o.phase(*check, streams, false)).await?;
                 verdict::per_ip(&r.answers, &roles, o.target)
             }
-            Check::Soak => {
-                let streams = plan::soak(
-                    l,
-                    o.soak_fraction,
-                    Duration::from_secs(o.soak_secs),
-                    o.sources,
-                    rtt,
-                )?;
+            Planned::Soak(streams) => {
                 let r = run_phase(&o.phase(*check, streams, true)).await?;
                 let accounting = match after_check.take() {
                     Some(f) => f(r.webhook_ids).await,

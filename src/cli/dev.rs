@@ -60,14 +60,7 @@ pub struct Args {
 }
 
 fn latency(text: &str) -> Result<Duration, String> {
-    let d = text
-        .parse::<wh::spec::units::Duration>()
-        .map_err(|e| e.to_string())?;
-    let d = Duration::from_millis(d.as_millis());
-    if d > Duration::from_secs(10) {
-        return Err(format!("{text} is over 10s"));
-    }
-    Ok(d)
+    super::duration_within(text, (0, "0ms"), (10_000, "10s"))
 }
 
 pub fn run(args: &Args) -> Outcome {

@@ -167,14 +167,23 @@ impl StackArgs {
 /// `--poll`: a duration from 50ms to 1m (`5s`, `500ms`), between two reads of an AWS
 /// operation's progress.
 pub fn poll_interval(text: &str) -> Result<std::time::Duration, String> {
+    duration_within(text, (50, "50ms"), (60_000, "1m"))
+}
+
+/// A duration option (`50ms`, `2s`, `1m`) within `[min, max]`, each given in milliseconds
+/// and as written in the error.
+pub fn duration_within(
+    text: &str,
+    (min, min_text): (u64, &str),
+    (max, max_text): (u64, &str),
+) -> Result<std::time::Duration, String> {
     let d = text
         .parse::<wh::spec::units::Duration>()
         .map_err(|e| e.to_string())?;
-    let d = std::time::Duration::from_millis(d.as_millis());
-    if !(std::time::Duration::from_millis(50)..=std::time::Duration::from_secs(60)).contains(&d) {
-        return Err(format!("{text} is outside 50ms to 1m"));
+    if !(min..=max).contains(&d.as_millis()) {
+        return Err(format!("{text} is outside {min_text} to {max_text}"));
     }
-    Ok(d)
+    Ok(std::time::Duration::from_millis(d.as_millis()))
 }
 
 /// A runtime for a command's AWS calls.
