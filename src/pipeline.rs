@@ -18,6 +18,8 @@ pub struct Compilation {
     pub files: Vec<OutputFile>,
     /// Scanner exceptions written into the template.
     pub scanner_exceptions: usize,
+    /// What the checks warned of (quotas to raise, work that would lag); the spec compiled.
+    pub warnings: Vec<Finding>,
 }
 
 impl Compilation {
@@ -73,9 +75,11 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
 /// [`compile`], with handler crates finding `runtime/` at `runtime_path`.
 pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, CompileError> {
     let spec = spec::load(path)?;
-    let findings = checks::check(&spec);
-    if !findings.is_empty() {
-        return Err(CompileError::Checks(findings));
+    let (warnings, errors): (Vec<Finding>, Vec<Finding>) = checks::check(&spec)
+        .into_iter()
+        .partition(Finding::is_warning);
+    if !errors.is_empty() {
+        return Err(CompileError::Checks(errors));
     }
     let stack = ir::lower(&spec);
     let env = env_name(path);
@@ -88,6 +92,7 @@ pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, Comp
         stack,
         files: emitted.files,
         scanner_exceptions: emitted.scanner_exceptions,
+        warnings,
     })
 }
 

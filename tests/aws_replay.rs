@@ -470,6 +470,102 @@ fn no_changes_is_not_an_error_either_way() {
     );
 }
 
+// ---- The quota preflight: moto's Service Quotas knows only VPC quotas.
+
+fn quotas_json(body: &str) -> Answer {
+    (
+        200,
+        vec![("content-type", "application/x-amz-json-1.1")],
+        body.as_bytes().to_vec(),
+    )
+}
+
+fn quota(service: &str, code: &str, value: f64) -> Answer {
+    quotas_json(&format!(
+        r#"{{"Quota":{{"ServiceCode":"{service}","QuotaCode":"{code}","QuotaName":"q","Value":{value},"Adjustable":true,"GlobalQuota":false}}}}"#
+    ))
+}
+
+fn no_applied_value() -> Answer {
+    (
+        400,
+        vec![("content-type", "application/x-amz-json-1.1")],
+        br#"{"__type":"NoSuchResourceException","Message":"The request failed because the specified service quota does not exist."}"#.to_vec(),
+    )
+}
+
+#[test]
+fn the_quota_preflight_reads_applied_values_and_refuses_a_short_one() {
+    // BASE at 100/s in eu-west-1: API rate and burst, the table quota (once for the table,
+    // index and audit table), PutEvents and KMS. This account has raised nothing but its
+    // throttle rate, and has lowered PutEvents to 50 a second.
+    let (client, sdk) = replay(vec![
+        quota("apigateway", "L-8A5B8E43", 10_000.0),
+        no_applied_value(),
+        quota("apigateway", "L-CDF5615A", 5_000.0),
+        quota("dynamodb", "L-AB614373", 40_000.0),
+        quota("events", "L-9B653E91", 50.0),
+        no_applied_value(),
+        quota("kms", "L-6E3AF000", 100_000.0),
+    ]);
+    let stack = base_stack();
+    let model = wh::ir::capacity::model(&stack);
+    let readings = block_on(wh::deploy::quotas::read(&sdk, &model)).unwrap();
+    let seen: Vec<(&str, f64, bool)> = readings
+        .iter()
+        .map(|r| (r.figure.what, r.value, r.applied))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("account throttle", 10_000.0, true),
+            ("account burst", 5_000.0, false),
+            ("webhook table maximum", 40_000.0, true),
+            ("status index maximum", 40_000.0, true),
+            ("audit table maximum", 40_000.0, true),
+            ("PutEvents", 50.0, true),
+            ("requests", 100_000.0, false),
+        ]
+    );
+    let e = wh::deploy::quotas::check(&readings)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("EventBridge PutEvents needs 100 requests/s (one PutEvents per webhook; the default in eu-west-1, shared by the account), but this account's \"PutEvents throttle limit in transactions per second\" (events/L-9B653E91) is 50: ask AWS to raise it in Service Quotas"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let targets: Vec<String> = client
+        .actual_requests()
+        .map(|r| {
+            r.headers()
+                .get("x-amz-target")
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "ServiceQuotasV20190624.GetServiceQuota",
+            "ServiceQuotasV20190624.GetServiceQuota",
+            "ServiceQuotasV20190624.GetAWSDefaultServiceQuota",
+            "ServiceQuotasV20190624.GetServiceQuota",
+            "ServiceQuotasV20190624.GetServiceQuota",
+            "ServiceQuotasV20190624.GetServiceQuota",
+            "ServiceQuotasV20190624.GetAWSDefaultServiceQuota",
+        ]
+    );
+    let bodies: Vec<String> = client
+        .actual_requests()
+        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(
+        bodies[1],
+        r#"{"ServiceCode":"apigateway","QuotaCode":"L-CDF5615A"}"#
+    );
+}
+
 // ---- Operations: what moto does not implement (SQS message move tasks) or does not speak
 // (CloudWatch's Smithy RPC v2 CBOR protocol).
 

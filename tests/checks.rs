@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{BASE, edit, errors};
+use common::{BASE, edit, errors, warnings};
 
 fn assert_has(errors: &str, expected: &str) {
     assert!(
@@ -105,17 +105,161 @@ fn the_per_ip_rate_stays_below_the_api_rate() {
 }
 
 #[test]
-fn api_limits_stay_within_the_account_defaults() {
-    let e = errors(&edit(&[("  api_rate: 100/s", "  api_rate: 20000/s")]));
+fn a_typical_payload_lies_within_one_byte_and_the_maximum() {
+    let e = errors(&edit(&[(
+        "  max_payload: 64KiB",
+        "  max_payload: 64KiB\n  typical_payload: 128KiB",
+    )]));
     assert_has(
         &e,
-        "spec.yaml:9:13: error: limits.api_rate: 20000/s is above API Gateway's account-level default of 10000/s",
+        "spec.yaml:14:20: error: limits.typical_payload: a typical payload of 128KiB is outside 1B to `max_payload` (64KiB)",
     );
-    let e = errors(&edit(&[("  api_burst: 200", "  api_burst: 6000")]));
+}
+
+#[test]
+fn a_burst_of_zero_is_refused() {
+    let e = errors(&edit(&[("  api_burst: 200", "  api_burst: 0")]));
     assert_has(
         &e,
-        "spec.yaml:10:14: error: limits.api_burst: a burst of 6000 is outside 1 to 5000",
+        "spec.yaml:10:14: error: limits.api_burst: a burst of 0 lets no request through",
     );
+}
+
+/// BASE sized for `rate` (per second): the reservations the capacity model asks for, and an
+/// account quota that holds them.
+fn at_rate(rate: &str, burst: &str, receiver: &str, processor: &str, audit: &str) -> String {
+    edit(&[
+        ("  api_rate: 100/s", &format!("  api_rate: {rate}")),
+        ("  api_burst: 200", &format!("  api_burst: {burst}")),
+        ("  receiver:", "  account_limit: 20000\n  receiver:"),
+        ("    reserved: 10", &format!("    reserved: {receiver}")),
+        ("    reserved: 2", &format!("    reserved: {processor}")),
+        ("    reserved: 2", &format!("    reserved: {audit}")),
+    ])
+}
+
+#[test]
+fn api_rates_over_the_account_quota_are_warnings_naming_it() {
+    // 12,000/s is above API Gateway's default account throttle of 10,000/s (adjustable): the
+    // spec compiles, with the quota to raise. Reservations: 12,000 x 50 ms = 600 (610 at a
+    // burst), x 40 ms = 480, 60,000 stream records x 10 ms = 600.
+    let w = warnings(&at_rate("12000/s", "200", "700", "480", "600"));
+    assert_has(
+        &w,
+        "spec.yaml:9:13: warning: limits.api_rate: API Gateway account throttle: needs 12000 requests/s",
+    );
+    assert_has(
+        &w,
+        "above the default quota of 10000 (\"Throttle rate\", Service Quotas apigateway/L-8A5B8E43; https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html)",
+    );
+    // EventBridge's PutEvents default in eu-west-1 is 10,000/s too.
+    assert_has(&w, "events/L-9B653E91");
+    // 12,000 x 16 write units = 192,000, above an on-demand table's 40,000 default.
+    assert_has(
+        &w,
+        "DynamoDB webhook table maximum: needs 192000 write units/s",
+    );
+    assert_has(&w, "dynamodb/L-AB614373");
+    let w = warnings(&edit(&[("  api_burst: 200", "  api_burst: 6000")]));
+    assert_has(
+        &w,
+        "spec.yaml:10:14: warning: limits.api_burst: API Gateway account burst: needs 6000 requests",
+    );
+}
+
+#[test]
+fn the_status_index_refuses_a_rate_one_partition_per_key_cannot_take() {
+    // 17,000/s x 2 writes into each status key over 32 shards = 1,063 units/s per key, above
+    // a partition's 1,000: no quota raises it.
+    let e = errors(&edit(&[
+        ("  api_rate: 100/s", "  api_rate: 17000/s"),
+        ("  receiver:", "  account_limit: 5000\n  receiver:"),
+        ("    reserved: 10", "    reserved: 200"),
+        ("    expected_duration: 50ms", "    expected_duration: 10ms"),
+    ]));
+    assert_has(
+        &e,
+        "spec.yaml:9:13: error: limits.api_rate: DynamoDB status index writes per key: needs 1063 write units/s",
+    );
+    assert_has(
+        &e,
+        "above AWS's fixed limit of 1000 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html), which no quota raises; lower `limits.api_rate` to at most 16000/s",
+    );
+    // At 16,000/s the index holds: 16,000 x 2 / 32 = 1,000.
+    let w = warnings(&edit(&[
+        ("  api_rate: 100/s", "  api_rate: 16000/s"),
+        ("  receiver:", "  account_limit: 5000\n  receiver:"),
+        ("    reserved: 10", "    reserved: 200"),
+        ("    expected_duration: 50ms", "    expected_duration: 10ms"),
+    ]));
+    assert!(!w.contains("writes per key"), "{w}");
+}
+
+#[test]
+fn a_burst_beyond_lambdas_scaling_rate_is_refused() {
+    // (5,000 burst + 5,000/s) x 150 ms = 1,500 executions at once; a function adds 1,000
+    // every 10 s.
+    let e = errors(&edit(&[
+        ("  api_rate: 100/s", "  api_rate: 5000/s"),
+        ("  api_burst: 200", "  api_burst: 5000"),
+        ("  receiver:", "  account_limit: 3000\n  receiver:"),
+        ("    reserved: 10", "    reserved: 1600"),
+        (
+            "    expected_duration: 50ms",
+            "    expected_duration: 150ms",
+        ),
+    ]));
+    assert_has(
+        &e,
+        "spec.yaml:10:14: error: limits.api_burst: Lambda receiver scaling: needs 1500 executions at once",
+    );
+    assert_has(
+        &e,
+        "above AWS's fixed limit of 1000 (https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html), which no quota raises",
+    );
+}
+
+#[test]
+fn in_flight_messages_beyond_sqs_are_refused() {
+    // 20 executions x 10,000 messages = 200,000 in flight; a standard queue takes 120,000.
+    let e = errors(&edit(&[
+        ("    reserved: 2", "    reserved: 20"),
+        ("    batch_size: 10", "    batch_size: 10000"),
+        ("    batching_window: 0s", "    batching_window: 1s"),
+    ]));
+    assert_has(
+        &e,
+        "error: concurrency.processor.batch_size: SQS messages in flight: needs 200000 messages (processor concurrency x batch size), above AWS's fixed limit of 120000",
+    );
+}
+
+#[test]
+fn reservations_below_the_model_are_warned_of_and_a_sized_spec_is_quiet() {
+    // BASE at 100/s: a burst of 200 + 100 in one second x 50 ms = 15 receivers; 100/s x 40 ms
+    // = 4 processors; 500 stream records/s x 10 ms = 5 audit loggers.
+    let w = warnings(BASE);
+    assert_has(
+        &w,
+        "spec.yaml:16:15: warning: concurrency.receiver.reserved: Lambda receiver concurrency at a burst: needs 15 executions",
+    );
+    assert_has(
+        &w,
+        "spec.yaml:19:15: warning: concurrency.processor.reserved: Lambda processor concurrency: needs 4 executions",
+    );
+    assert_has(
+        &w,
+        "spec.yaml:23:15: warning: concurrency.audit.reserved: Lambda audit logger concurrency: needs 5 executions",
+    );
+    assert_eq!(warnings(&at_rate("100/s", "200", "15", "4", "5")), "");
+}
+
+#[test]
+fn the_repository_specs_hold_their_rates_by_the_model() {
+    for env in ["prod", "dev"] {
+        let c = wh::pipeline::compile(&common::repo().join(format!("specs/{env}.yaml"))).unwrap();
+        let w: Vec<String> = c.warnings.iter().map(|f| f.problem.to_string()).collect();
+        assert!(w.is_empty(), "{env}: {w:#?}");
+    }
 }
 
 #[test]

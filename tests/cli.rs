@@ -22,11 +22,41 @@ fn compile_writes_the_template_and_a_summary_of_derived_values() {
     for line in [
         "WAF per-IP limit: 600 requests per 60 s window",
         "queue visibility timeout: 181 s",
-        "unreserved concurrency left: 870 of 1000",
-        "receiver capacity headroom: 100 reserved for 50 needed (2.0x)",
+        "unreserved concurrency left: 690 of 1000",
+        "capacity at 1000/s (need of limit, headroom; README \"Capacity\"):",
+        "Lambda receiver concurrency: 50 of 200 executions (4.0x) [this stack]",
+        "DynamoDB webhook table writes: 16000 of 20000 write units/s (1.2x) [this stack]",
+        "API Gateway account throttle: 1000 of 10000 requests/s (10.0x) [default quota apigateway/L-8A5B8E43]",
     ] {
         assert!(stdout.contains(line), "{line:?} in\n{stdout}");
     }
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn capacity_warnings_are_printed_and_the_spec_still_compiles() {
+    // BASE reserves 2 processors for 100/s at 40 ms a message (4 busy).
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "spec.yaml", BASE);
+    let o = compile_into(&dir.path().join("out"), spec.to_str().unwrap());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("spec.yaml:19:15: warning: concurrency.processor.reserved: Lambda processor concurrency: needs 4 executions"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains(
+            "Lambda processor concurrency: 4 of 2 executions (0.5x) [this stack]  WARNING"
+        ),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -154,6 +184,23 @@ fn json_output_is_one_document_for_scripts() {
             .unwrap()
             .iter()
             .any(|d| d["what"] == "WAF per-IP limit")
+    );
+    let capacity = specs[0]["capacity"].as_array().unwrap();
+    let processor = capacity
+        .iter()
+        .find(|c| c["figure"]["what"] == "processor concurrency")
+        .unwrap();
+    assert_eq!(processor["verdict"], "warning");
+    assert_eq!(
+        (
+            processor["figure"]["need"].as_u64(),
+            processor["headroom"].as_f64()
+        ),
+        (Some(4), Some(0.5))
+    );
+    assert_eq!(
+        specs[0]["warnings"][1]["path"],
+        "concurrency.processor.reserved"
     );
     assert_eq!(specs[1]["ok"], false);
     assert_eq!(specs[1]["errors"][0]["line"], 12);

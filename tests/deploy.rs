@@ -285,7 +285,14 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
 #[test]
 fn direct_deploys_write_flat_outputs_and_suffixes_never_collide() {
     let moto = moto::Moto::start();
-    let dir = workdir(common::BASE);
+    // At the production rate, so the tables carry the capacity model's WarmThroughput.
+    let dir = workdir(&common::edit(&[
+        ("  api_rate: 100/s", "  api_rate: 1000/s"),
+        ("  api_burst: 200", "  api_burst: 2000"),
+        ("    reserved: 10", "    reserved: 150"),
+        ("    reserved: 2", "    reserved: 40"),
+        ("    reserved: 2", "    reserved: 50"),
+    ]));
     let sdk = block_on(sdk(&moto));
     assert!(wh(dir.path(), &moto, &["bootstrap"]).status.success());
 
@@ -326,6 +333,21 @@ fn direct_deploys_write_flat_outputs_and_suffixes_never_collide() {
             format!("shop-webhooks-{suffix}")
         );
         assert_eq!(outputs["EnvironmentSuffix"], suffix);
+        // 1000/s x (3 x 5 KB + 1) = 16,000 write units, +25 % in thousands: AWS (and moto)
+        // accept a warm throughput above the on-demand start of 4,000.
+        let table = block_on(
+            aws_sdk_dynamodb::Client::new(&sdk)
+                .describe_table()
+                .table_name(format!("shop-webhooks-{suffix}"))
+                .send(),
+        )
+        .unwrap();
+        let warm = table.table().and_then(|t| t.warm_throughput());
+        assert_eq!(
+            warm.and_then(|w| w.write_units_per_second()),
+            Some(20_000),
+            "{warm:?}"
+        );
         assert!(
             outputs["ApiUrl"].as_str().unwrap().starts_with("https://"),
             "{doc}"

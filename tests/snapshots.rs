@@ -23,6 +23,12 @@ fn prod_derived_values() {
 }
 
 #[test]
+fn prod_capacity_model() {
+    let c = wh::pipeline::compile(&common::repo().join("specs/prod.yaml")).unwrap();
+    insta::assert_json_snapshot!(wh::ir::capacity::model(&c.stack));
+}
+
+#[test]
 fn a_spec_with_the_seed_stacks_mistakes() {
     // The hand-written stack's deploy failures, in spec form: reservations above a small
     // account's quota, and a receiver too small for the rate. (Its WAF mistake, a limit of 600

@@ -76,9 +76,9 @@ fn the_suffix_parameter_is_validated_and_retain_stacks_keep_their_own() {
 fn functions_are_arm64_al2023_traced_reserved_and_encrypted() {
     let t = repo_template("prod");
     let expected = [
-        ("Receiver", 100, 256, 10),
-        ("Processor", 20, 256, 30),
-        ("Audit", 10, 256, 30),
+        ("Receiver", 200, 256, 10),
+        ("Processor", 50, 256, 30),
+        ("Audit", 60, 256, 30),
     ];
     for (f, reserved, memory, timeout) in expected {
         let p = &resource(&t, &format!("{f}Function"))["Properties"];
@@ -345,7 +345,7 @@ fn the_queue_sits_between_receiver_and_processor_with_a_dlq() {
     assert_eq!(source["BatchSize"], 10);
     assert_eq!(source["MaximumBatchingWindowInSeconds"], 1);
     assert_eq!(
-        source["ScalingConfig"]["MaximumConcurrency"], 20,
+        source["ScalingConfig"]["MaximumConcurrency"], 50,
         "the processor's reserved concurrency"
     );
     assert_eq!(
@@ -385,6 +385,9 @@ fn the_table_streams_to_the_audit_logger() {
     );
     assert_eq!(source["BisectBatchOnFunctionError"], true);
     assert_eq!(source["MaximumRetryAttempts"], 3);
+    // 5,000 stream records/s over about 20 shards (20,000 warm write units / 1,000 a
+    // partition) = 250 a shard, at 10 ms a record = 2.5 busy: 3 batches per shard at once.
+    assert_eq!(source["ParallelizationFactor"], 3);
     assert_eq!(
         source["DestinationConfig"]["OnFailure"]["Destination"],
         json!({ "Fn::GetAtt": ["AuditFailureQueue", "Arn"] })
@@ -626,6 +629,37 @@ fn a_custom_domain_maps_the_stage_and_feeds_notification_urls() {
 }
 
 #[test]
+fn tables_above_the_on_demand_start_are_pre_warmed_and_small_ones_are_not() {
+    // prod at 1000/s: 16 write units a webhook (three 5 KB writes + a state) = 16,000, and
+    // 7 audit units = 7,000, both above a new table's 4,000; warmed to need x 1.25 in
+    // thousands. Reads (2,000) stay under the 12,000 start.
+    let t = repo_template("prod");
+    assert_eq!(
+        resource(&t, "WebhookTable")["Properties"]["WarmThroughput"],
+        json!({ "WriteUnitsPerSecond": 20000 })
+    );
+    assert_eq!(
+        resource(&t, "AuditTable")["Properties"]["WarmThroughput"],
+        json!({ "WriteUnitsPerSecond": 9000 })
+    );
+    // dev at 100/s: 1,600 units, under the start: warm throughput is charged and can never be
+    // lowered, so none.
+    let t = repo_template("dev");
+    for table in ["WebhookTable", "AuditTable"] {
+        assert!(
+            resource(&t, table)["Properties"]
+                .get("WarmThroughput")
+                .is_none(),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        resource(&t, "AuditEventSource")["Properties"]["ParallelizationFactor"],
+        2
+    );
+}
+
+#[test]
 fn the_status_index_is_sharded_so_no_status_is_one_hot_partition() {
     let t = repo_template("prod");
     let p = &resource(&t, "WebhookTable")["Properties"];
@@ -638,6 +672,8 @@ fn the_status_index_is_sharded_so_no_status_is_one_hot_partition() {
                 { "AttributeName": "received_at", "KeyType": "RANGE" },
             ],
             "Projection": { "ProjectionType": "KEYS_ONLY" },
+            // 1000/s x 5 index writes = 5,000 > the 4,000 a new table starts with: x 1.25.
+            "WarmThroughput": { "WriteUnitsPerSecond": 7000 },
         }])
     );
     let attributes = p["AttributeDefinitions"].to_string();

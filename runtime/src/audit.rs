@@ -1,6 +1,16 @@
 //! The audit logger: DynamoDB stream records -> audit records with plain JSON values, persisted
 //! (never just printed) to the audit table with the spec's retention.
 //!
+//! A record holds what changed, never a copy of the body: an INSERT keeps the new item, a
+//! REMOVE the old one, a MODIFY the old and new values of the changed attributes only; the
+//! body stands as its SHA-256 and length. Copying both whole images would make the record of a
+//! status change of a webhook over about 195 KB larger than DynamoDB's 400 KB item ("The
+//! maximum item size in DynamoDB is 400 KB",
+//! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>): its
+//! write would fail for good and the batch end in the failure queue. The body itself is in the
+//! webhook table; its digest proves which body an audit trail is about. The item at any time is
+//! the INSERT's image with every later MODIFY's `new` values laid over it.
+//!
 //! Attribute values are decoded by serde_dynamo's deserializer into [`Plain`], a JSON value whose
 //! visitor also takes binary (as base64, the way DynamoDB's own JSON writes it): S, N, B, BOOL,
 //! NULL, M, L, SS, NS and BS all come out as plain values, nested ones too.
@@ -121,10 +131,18 @@ pub struct AuditRecord {
     pub event_name: String,
     /// The item's keys, plain.
     pub keys: Value,
-    /// The item before, plain (null on INSERT).
+    /// The item before, plain, without the body: whole on REMOVE, the changed attributes on
+    /// MODIFY, null on INSERT.
     pub old: Value,
-    /// The item after, plain (null on REMOVE).
+    /// The item after, plain, without the body: whole on INSERT, the changed attributes on
+    /// MODIFY, null on REMOVE.
     pub new: Value,
+    /// SHA-256 (hex) of the item's body, when it has one: the body is never copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// The body's length in bytes, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
     /// Top-level attributes whose value changed, added or went away.
     pub changed_fields: Vec<String>,
     /// When the change was made (RFC 3339).
@@ -139,6 +157,14 @@ pub enum AuditError {
     /// An image could not be decoded.
     #[error("cannot decode the stream image: {0}")]
     Decode(#[from] serde_dynamo::Error),
+}
+
+/// The webhook attribute never copied into audit records.
+const BODY: &str = "body";
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The audit record of one change, kept for `retention_secs`.
@@ -161,11 +187,27 @@ pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditR
             .map(|m| m.keys().cloned().collect::<BTreeSet<_>>())
             .unwrap_or_default()
     };
-    let changed_fields = fields(&old)
+    let changed_fields: Vec<String> = fields(&old)
         .union(&fields(&new))
         .filter(|f| old.get(f.as_str()) != new.get(f.as_str()))
         .cloned()
         .collect();
+    let body = new
+        .get(BODY)
+        .or_else(|| old.get(BODY))
+        .and_then(Value::as_str)
+        .map(|b| (hex_sha256(b.as_bytes()), b.len() as u64));
+    let keep = |image: Value| match image {
+        Value::Object(mut m) => {
+            m.remove(BODY);
+            if change.event_name == "MODIFY" {
+                m.retain(|k, _| changed_fields.contains(k));
+            }
+            Value::Object(m)
+        }
+        other => other,
+    };
+    let (old, new) = (keep(old), keep(new));
     let time = OffsetDateTime::from_unix_timestamp(change.changed_at)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -182,6 +224,8 @@ pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditR
         keys,
         old,
         new,
+        body_sha256: body.as_ref().map(|(d, _)| d.clone()),
+        body_bytes: body.map(|(_, n)| n),
         changed_fields,
         time,
         expires_at: change.changed_at.saturating_add(retention_secs),
@@ -290,5 +334,81 @@ mod tests {
         assert_eq!(r.old["status"], "ENQUEUED");
         assert_eq!(r.new["status"], "PROCESSED");
         assert_eq!(r.expires_at, 1_800_086_400);
+        // Only what changed: the unchanged key is in `keys`, not repeated in the images.
+        assert_eq!(r.old.get("pk"), None);
+        assert_eq!(r.new.get("pk"), None);
+        assert_eq!(r.body_sha256, None);
+    }
+
+    fn webhook(status: &str, body: &str) -> Item {
+        item(vec![
+            ("pk", A::S("WEBHOOK#w1".into())),
+            ("sk", A::S("WEBHOOK".into())),
+            ("status", A::S(status.into())),
+            ("body", A::S(body.into())),
+            ("provider", A::S("stripe".into())),
+        ])
+    }
+
+    fn change(name: &str, old: Option<Item>, new: Option<Item>) -> StreamChange {
+        StreamChange {
+            event_id: "ev".into(),
+            sequence_number: "1".into(),
+            event_name: name.into(),
+            changed_at: 1_800_000_000,
+            keys: item(vec![
+                ("pk", A::S("WEBHOOK#w1".into())),
+                ("sk", A::S("WEBHOOK".into())),
+            ]),
+            old,
+            new,
+        }
+    }
+
+    #[test]
+    fn the_body_is_never_copied_only_its_digest() {
+        // FIPS 180-2's example: SHA-256("abc").
+        let r = audit_record(&change("INSERT", None, Some(webhook("RECEIVED", "abc"))), 1).unwrap();
+        assert_eq!(
+            r.body_sha256.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(r.body_bytes, Some(3));
+        assert_eq!(r.new.get("body"), None);
+        assert_eq!(r.new["provider"], "stripe");
+        let r = audit_record(
+            &change("REMOVE", Some(webhook("PROCESSED", "abc")), None),
+            1,
+        )
+        .unwrap();
+        assert_eq!(r.old["status"], "PROCESSED");
+        assert_eq!(r.old.get("body"), None);
+        assert_eq!(r.body_bytes, Some(3));
+    }
+
+    #[test]
+    fn records_of_a_webhook_at_the_largest_payload_stay_far_below_400_kb() {
+        // The largest body the compiler allows (384 KiB): the item is near DynamoDB's 400 KB;
+        // a record of both whole images would be twice that.
+        let body = "x".repeat(384 * 1024);
+        for c in [
+            change("INSERT", None, Some(webhook("RECEIVED", &body))),
+            change(
+                "MODIFY",
+                Some(webhook("RECEIVED", &body)),
+                Some(webhook("ENQUEUED", &body)),
+            ),
+            change("REMOVE", Some(webhook("PROCESSED", &body)), None),
+        ] {
+            let r = audit_record(&c, 1).unwrap();
+            let stored = serde_json::to_string(&r).unwrap();
+            assert!(
+                stored.len() < 1_024,
+                "{} record of {} bytes",
+                c.event_name,
+                stored.len()
+            );
+            assert_eq!(r.body_bytes, Some(384 * 1024));
+        }
     }
 }

@@ -125,8 +125,39 @@ pub struct NormalisedEvent {
     pub currency: Option<String>,
     /// The payment object's state after this event, when the event type has one.
     pub state: Option<String>,
-    /// The provider's payload.
+    /// The provider's payload (null when it would not fit an event: see `data_omitted`).
     pub data: serde_json::Value,
+    /// Set when `data` was left out because the event would exceed EventBridge's entry limit:
+    /// the payload's size in bytes. The webhook, body included, is in the webhook table under
+    /// `webhookId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_omitted: Option<u64>,
+}
+
+/// EventBridge's largest PutEvents entry: "The total entry size must be less than 256KB",
+/// counting `Source`, `DetailType` and `Detail` in UTF-8
+/// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/calculate-putevents-entry-size.html>).
+pub const MAX_EVENT_ENTRY_BYTES: usize = 256 * 1024;
+
+impl NormalisedEvent {
+    /// The PutEvents entry size of this event as the bus sends it (source, detail type, detail).
+    pub fn entry_bytes(&self) -> usize {
+        let detail = serde_json::to_string(self).map_or(usize::MAX, |d| d.len());
+        self.provider.len() + self.event_type.len() + detail
+    }
+
+    /// The event without `data`, when its entry is not under [`MAX_EVENT_ENTRY_BYTES`]: AWS's
+    /// advice for larger events is to send a reference to where they are stored, and the
+    /// webhook table is that place. A claim check rather than a refused publish, which would
+    /// fail every attempt and end in the DLQ. `None`: the event fits as it is.
+    pub fn slimmed_for_bus(&self) -> Option<Self> {
+        // Rare (a payload near the limit), so the clone of its data does not matter.
+        (self.entry_bytes() >= MAX_EVENT_ENTRY_BYTES).then(|| NormalisedEvent {
+            data: serde_json::Value::Null,
+            data_omitted: Some(serde_json::to_string(&self.data).map_or(0, |d| d.len() as u64)),
+            ..self.clone()
+        })
+    }
 }
 
 /// The latest known state of a payment object (provider + object id).
@@ -142,4 +173,47 @@ pub struct PaymentState {
     pub rank: u32,
     /// The event that set it.
     pub event_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: serde_json::Value) -> NormalisedEvent {
+        NormalisedEvent {
+            webhook_id: "w1".into(),
+            provider: "stripe".into(),
+            event_id: "evt_1".into(),
+            event_type: "charge.succeeded".into(),
+            object_id: Some("ch_1".into()),
+            amount: None,
+            currency: None,
+            state: Some("succeeded".into()),
+            data,
+            data_omitted: None,
+        }
+    }
+
+    #[test]
+    fn an_event_under_eventbridges_256_kb_goes_whole() {
+        assert_eq!(MAX_EVENT_ENTRY_BYTES, 262_144);
+        let e = event(serde_json::json!({ "blob": "x".repeat(200 * 1024) }));
+        assert!(e.slimmed_for_bus().is_none());
+    }
+
+    #[test]
+    fn a_larger_event_goes_without_its_data_and_says_so() {
+        let e = event(serde_json::json!({ "blob": "x".repeat(256 * 1024) }));
+        let slim = e.slimmed_for_bus().expect("over the limit");
+        assert_eq!(slim.data, serde_json::Value::Null);
+        // {"blob":"xxx..."}: 11 bytes around the 262,144.
+        assert_eq!(slim.data_omitted, Some(262_155));
+        assert_eq!(
+            (slim.webhook_id.as_str(), slim.state.as_deref()),
+            ("w1", Some("succeeded"))
+        );
+        assert!(slim.entry_bytes() < 1_024);
+        let detail = serde_json::to_value(&slim).unwrap();
+        assert_eq!(detail["dataOmitted"], 262_155);
+    }
 }

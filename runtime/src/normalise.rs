@@ -162,6 +162,7 @@ pub fn normalise(
         currency,
         state,
         data,
+        data_omitted: None,
     })
 }
 

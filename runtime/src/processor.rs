@@ -100,8 +100,12 @@ impl<S: Store, B: Bus, N: Notifier> Processor<S, B, N> {
             .copied()
             .unwrap_or(Family::Generic);
         let event = normalise(family, &record).map_err(|e| e.to_string())?;
+        let slim = event.slimmed_for_bus();
+        if let Some(s) = &slim {
+            tracing::warn!(webhook_id = %q.webhook_id, bytes = s.data_omitted, "event over EventBridge's entry limit: published without its data");
+        }
         self.bus
-            .publish(&event)
+            .publish(slim.as_ref().unwrap_or(&event))
             .await
             .map_err(|e| format!("publish: {e}"))?;
 

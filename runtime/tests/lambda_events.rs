@@ -85,9 +85,10 @@ fn stream_records_become_changes_with_plain_values() {
     let changes = stream_changes(&event);
     assert_eq!(changes[0].sequence_number, "111");
     let record = wh_runtime::audit::audit_record(&changes[0], 60).unwrap();
+    // A MODIFY keeps what changed: the unchanged `pk` is in `keys` only.
     assert_eq!(
         record.new,
-        json!({ "pk": "WEBHOOK#w1", "status": "PROCESSED", "attempts": 1, "raw": "aGk=", "tags": ["a"] })
+        json!({ "status": "PROCESSED", "attempts": 1, "raw": "aGk=", "tags": ["a"] })
     );
     assert_eq!(record.changed_fields, ["attempts", "raw", "status", "tags"]);
 }

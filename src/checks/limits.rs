@@ -1,32 +1,22 @@
 //! API throttle and payload limits.
 
 use super::{Finding, Problem, finding};
+use crate::ir::capacity::{HEADER_ALLOWANCE, MAX_ITEM_BYTES};
 use crate::spec::{Size, Spec};
 
-/// API Gateway's account-level default steady rate, per second.
-pub const ACCOUNT_API_RATE: f64 = 10_000.0;
-/// API Gateway's account-level default burst.
-pub const ACCOUNT_API_BURST: u32 = 5_000;
-/// The largest body the webhook table can hold: DynamoDB's 400 KB item limit, less 16 KiB for
-/// the stored headers, ids, status and timestamps.
-pub const MAX_PAYLOAD: Size = Size::from_bytes(384 * 1024);
+/// The largest body the webhook table can hold: DynamoDB's 400 KB item limit, less room for
+/// the stored headers, ids, status and timestamps. (The account's API throttle and burst are
+/// quotas, judged by the capacity model.)
+pub const MAX_PAYLOAD: Size = Size::from_bytes(MAX_ITEM_BYTES - HEADER_ALLOWANCE);
 
 pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     let limits = &spec.limits;
-    if limits.api_rate.per_second() > ACCOUNT_API_RATE {
-        out.push(finding(
-            &limits.api_rate,
-            limits.at,
-            "limits.api_rate",
-            Problem::ApiRateAboveAccount(limits.api_rate.to_string()),
-        ));
-    }
-    if !(1..=ACCOUNT_API_BURST).contains(&*limits.api_burst) {
+    if *limits.api_burst == 0 {
         out.push(finding(
             &limits.api_burst,
             limits.at,
             "limits.api_burst",
-            Problem::BurstRange(*limits.api_burst),
+            Problem::ZeroBurst,
         ));
     }
     if *limits.max_payload > MAX_PAYLOAD {
@@ -37,6 +27,17 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
             Problem::PayloadTooLarge {
                 value: limits.max_payload.to_string(),
                 max: MAX_PAYLOAD.to_string(),
+            },
+        ));
+    }
+    if limits.typical_payload.bytes() == 0 || *limits.typical_payload > *limits.max_payload {
+        out.push(finding(
+            &limits.typical_payload,
+            limits.at,
+            "limits.typical_payload",
+            Problem::TypicalPayload {
+                value: limits.typical_payload.to_string(),
+                max: limits.max_payload.to_string(),
             },
         ));
     }

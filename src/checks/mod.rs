@@ -6,6 +6,7 @@
 //! stack model uses, so what is checked is what is emitted.
 
 mod alerts;
+mod capacity;
 mod concurrency;
 mod limits;
 mod providers;
@@ -30,7 +31,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Renders the finding as `file:line:column: error: path: problem`.
+    /// Whether the finding is only a warning: the spec compiles, and the stack may still hold
+    /// (an adjustable quota the account may have raised, or work that only lags).
+    pub fn is_warning(&self) -> bool {
+        matches!(&self.problem, Problem::Capacity(f) if f.verdict() == crate::ir::capacity::Verdict::Warning)
+    }
+
+    /// Renders the finding as `file:line:column: error: path: problem` (or `warning:`).
     pub fn display<'a>(&'a self, file: &'a Path) -> impl fmt::Display + 'a {
         DisplayFinding {
             finding: self,
@@ -47,7 +54,16 @@ struct DisplayFinding<'a> {
 impl fmt::Display for DisplayFinding<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Finding { at, path, problem } = self.finding;
-        write!(f, "{}:{at}: error: {path}: {problem}", self.file.display())
+        let severity = if self.finding.is_warning() {
+            "warning"
+        } else {
+            "error"
+        };
+        write!(
+            f,
+            "{}:{at}: {severity}: {path}: {problem}",
+            self.file.display()
+        )
     }
 }
 
@@ -266,14 +282,21 @@ pub enum Problem {
         /// The API rate.
         api: String,
     },
-    /// An API rate over the account's default quota.
-    #[error(
-        "{0} is above API Gateway's account-level default of 10000/s; ask AWS for more first, then raise this"
-    )]
-    ApiRateAboveAccount(String),
-    /// A burst out of range.
-    #[error("a burst of {0} is outside 1 to 5000 (API Gateway's account-level default burst)")]
-    BurstRange(u32),
+    /// A burst of zero.
+    #[error("a burst of 0 lets no request through; allow at least 1")]
+    ZeroBurst,
+    /// A typical payload that is not one.
+    #[error("a typical payload of {value} is outside 1B to `max_payload` ({max})")]
+    TypicalPayload {
+        /// What was written.
+        value: String,
+        /// `max_payload`.
+        max: String,
+    },
+    /// The capacity model found a need over a limit: an error for a hard limit or a setting
+    /// whose shortfall refuses requests, a warning for a quota or a lag.
+    #[error("{0}")]
+    Capacity(Box<crate::ir::capacity::Figure>),
     /// A payload limit that the webhook table cannot hold.
     #[error(
         "{value} does not fit a DynamoDB item (400 KB) with room for the webhook's other attributes; allow at most {max}"
@@ -338,7 +361,9 @@ pub(crate) fn finding<T>(
     }
 }
 
-/// Runs every rule over `spec` and returns all findings, in file order.
+/// Runs every rule over `spec` and returns all findings (errors and warnings, see
+/// [`Finding::is_warning`]), in file order. The capacity model runs on a spec that broke no
+/// other rule: it needs every value in range.
 pub fn check(spec: &Spec) -> Vec<Finding> {
     let mut out = Vec::new();
     stack::check(spec, &mut out);
@@ -348,6 +373,9 @@ pub fn check(spec: &Spec) -> Vec<Finding> {
     concurrency::check(spec, &mut out);
     retention::check(spec, &mut out);
     alerts::check(spec, &mut out);
+    if out.is_empty() {
+        capacity::check(spec, &mut out);
+    }
     out.sort_by_key(|f| f.at);
     out
 }

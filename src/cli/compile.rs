@@ -98,6 +98,11 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
         }
     };
 
+    if text {
+        for w in &compilation.warnings {
+            eprintln!("{}", w.display(spec));
+        }
+    }
     let (outcome, files) = if args.check {
         check(args, &compilation)
     } else {
@@ -107,12 +112,23 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
         print_summary(spec, &compilation, &files, args.check);
     }
     let derived = compilation.stack.derived();
+    let capacity: Vec<_> = wh::ir::capacity::model(&compilation.stack)
+        .into_iter()
+        .map(|f| json!({ "verdict": f.verdict(), "headroom": (f.headroom() * 100.0).round() / 100.0, "figure": f }))
+        .collect();
+    let warnings: Vec<_> = compilation
+        .warnings
+        .iter()
+        .map(|f| json!({ "line": f.at.line, "column": f.at.column, "path": f.path, "message": f.problem.to_string() }))
+        .collect();
     let report = json!({
         "spec": spec,
         "ok": matches!(outcome, Outcome::Ok),
         "stack": format!("{}-{}", compilation.stack.name, compilation.stack.default_suffix),
         "files": files,
         "derived": derived,
+        "capacity": capacity,
+        "warnings": warnings,
         "security": {
             "scanner_exceptions": compilation.scanner_exceptions,
             "waf_managed_rules": compilation.stack.waf.managed.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
@@ -217,7 +233,43 @@ fn print_summary(spec: &Path, c: &Compilation, files: &[String], checked: bool) 
     for d in stack.derived() {
         println!("  {}: {}  [{}]", d.what, d.value, d.rule);
     }
+    println!(
+        "  capacity at {} (need of limit, headroom; README \"Capacity\"):",
+        stack.api.rate
+    );
+    for f in wh::ir::capacity::model(stack) {
+        println!("    {}", capacity_line(&f));
+    }
     println!("  {}", security_line(c));
+}
+
+/// One figure of the capacity model: `service what: need of limit unit (headroom) [bound]`.
+fn capacity_line(f: &wh::ir::capacity::Figure) -> String {
+    use wh::ir::capacity::{Bound, Verdict};
+    let bound = match &f.bound {
+        Bound::Hard { .. } => "AWS limit".to_owned(),
+        Bound::Quota(q) => format!(
+            "default quota {}/{}",
+            q.service_code,
+            q.quota_code.unwrap_or("-")
+        ),
+        Bound::Setting { .. } => "this stack".to_owned(),
+        Bound::Assumed { .. } => "estimate".to_owned(),
+    };
+    let mark = match f.verdict() {
+        Verdict::Holds => "",
+        Verdict::Warning => "  WARNING",
+        Verdict::Error => "  ERROR",
+    };
+    format!(
+        "{} {}: {} of {} {} ({:.1}x) [{bound}]{mark}",
+        f.service,
+        f.what,
+        f.need,
+        f.limit,
+        f.unit,
+        f.headroom()
+    )
 }
 
 /// The security posture in one line.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::plan::Plan;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight};
+use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight, quotas};
 use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
 use wh::ir::names::Function;
 use wh::pipeline::{self, Compilation};
@@ -139,9 +139,9 @@ pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
     })
 }
 
-/// The preflight: credentials, then the account's Lambda concurrency. Against an emulator
-/// (`--endpoint-url`) a concurrency reading that fails is a warning, not a stop: emulators
-/// do not implement GetAccountSettings.
+/// The preflight: credentials, the account's Lambda concurrency, then the quotas behind the
+/// capacity model. Against an emulator (`--endpoint-url`) a reading that fails is a warning,
+/// not a stop: emulators implement neither GetAccountSettings nor Service Quotas' answers.
 pub async fn preflight(
     t: &Target,
     emulated: bool,
@@ -163,6 +163,7 @@ pub async fn preflight(
         .iter()
         .map(|f| f.reserved)
         .sum();
+    let mut report = json!({"account": account, "reserved": reserved});
     match preflight::concurrency(&t.sdk, &t.compilation.stack, &t.suffix).await {
         Ok(c) => match preflight::check_concurrency(reserved, c) {
             Ok(left) => {
@@ -170,27 +171,54 @@ pub async fn preflight(
                     "Lambda concurrency: the spec reserves {reserved}; {} unreserved in the account, {left} left after this deploy",
                     c.unreserved + c.already_reserved
                 ));
-                let report = json!({"account": account, "reserved": reserved, "unreserved": c.unreserved, "headroom": left});
-                Ok((account, report))
+                report["unreserved"] = c.unreserved.into();
+                report["headroom"] = left.into();
             }
             Err(e) => {
                 eprintln!("preflight: {e}");
-                Err(Outcome::Failed)
+                return Err(Outcome::Failed);
             }
         },
         Err(e) if emulated => {
             eprintln!(
                 "warning: the Lambda concurrency preflight was skipped against the emulator: {e}"
             );
-            let report =
-                json!({"account": account, "reserved": reserved, "concurrency_checked": false});
-            Ok((account, report))
+            report["concurrency_checked"] = false.into();
         }
         Err(e) => {
             eprintln!("preflight: {e}");
-            Err(Outcome::Failed)
+            return Err(Outcome::Failed);
         }
     }
+    let model = wh::ir::capacity::model(&t.compilation.stack);
+    match quotas::read(&t.sdk, &model).await {
+        Ok(readings) => {
+            if let Err(e) = quotas::check(&readings) {
+                eprintln!("preflight: {e}");
+                return Err(Outcome::Failed);
+            }
+            out.say(&format!(
+                "quotas: {} of the capacity model read from Service Quotas; each holds its need",
+                readings.len()
+            ));
+            report["quotas"] = readings
+                .iter()
+                .map(|r| json!({"service": r.figure.service, "what": r.figure.what, "need": r.figure.need, "value": r.value, "applied": r.applied}))
+                .collect::<Vec<_>>()
+                .into();
+        }
+        Err(e) if emulated => {
+            eprintln!("warning: the quota preflight was skipped against the emulator: {e}");
+            report["quotas_checked"] = false.into();
+        }
+        Err(e) => {
+            eprintln!(
+                "preflight: {e}; reading quotas needs servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota"
+            );
+            return Err(Outcome::Failed);
+        }
+    }
+    Ok((account, report))
 }
 
 /// The artifact bucket: given, or the one `wh bootstrap` made for this account and region.

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod outputs;
 pub mod plan;
 pub mod preflight;
+pub mod quotas;
 pub mod stack;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;

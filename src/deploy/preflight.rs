@@ -2,13 +2,14 @@
 //! account's unreserved Lambda concurrency (the seed stack's first deploy failed on it).
 
 use crate::ir::Stack;
+use crate::ir::capacity::LAMBDA_CONCURRENCY;
 use crate::ir::names::{Function, Names, is_valid_suffix};
 
 use super::{DeployError, aws_error, error_code};
 
 /// Lambda keeps this much of an account's concurrency unreserved: reservations may use only
-/// the rest ("you can reserve up to the account limit minus 100").
-pub const MIN_UNRESERVED: u32 = 100;
+/// the rest (the same floor the compile-time check uses).
+pub use crate::ir::derive::MIN_UNRESERVED;
 
 /// Where aws-config looks for credentials, for the error that found none.
 pub const CREDENTIAL_PLACES: &str = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN) in the environment; \
@@ -57,7 +58,7 @@ pub fn check_concurrency(reserved_by_spec: u32, c: Concurrency) -> Result<u32, D
     Err(DeployError::Preflight(format!(
         "the spec reserves {reserved_by_spec} concurrent executions, {} more than this account can give: \
          its concurrency limit is {}, {} of it unreserved{}, and Lambda keeps {MIN_UNRESERVED} unreserved. \
-         Ask for a higher \"Concurrent executions\" quota (Service Quotas, Lambda) or lower `concurrency` in the spec",
+         Ask for a higher \"{}\" quota (Service Quotas {}/{}) or lower `concurrency` in the spec",
         -left,
         c.account_limit,
         c.unreserved,
@@ -66,6 +67,9 @@ pub fn check_concurrency(reserved_by_spec: u32, c: Concurrency) -> Result<u32, D
         } else {
             String::new()
         },
+        LAMBDA_CONCURRENCY.name,
+        LAMBDA_CONCURRENCY.service_code,
+        LAMBDA_CONCURRENCY.quota_code.unwrap_or("-"),
     )))
 }
 
@@ -168,5 +172,9 @@ mod tests {
         let e = check_concurrency(5, c).unwrap_err().to_string();
         assert!(e.contains("95 more than this account can give"), "{e}");
         assert!(e.contains("its concurrency limit is 10"), "{e}");
+        assert!(
+            e.contains("Ask for a higher \"Concurrent executions\" quota (Service Quotas lambda/L-B99A9384)"),
+            "{e}"
+        );
     }
 }

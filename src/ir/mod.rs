@@ -1,6 +1,7 @@
 //! The stack model (IR): one typed, validated description of the stack, derived from a spec
 //! that passed the checks. The emitters (CloudFormation template, handler crates) read only this.
 
+pub mod capacity;
 pub mod derive;
 pub mod names;
 
@@ -50,6 +51,14 @@ pub struct Stack {
     pub account_limit: u32,
     /// The receiver's expected time per request (capacity planning only).
     pub receiver_expected_duration: Duration,
+    /// The processor's expected time per message (capacity planning only).
+    pub processor_expected_duration: Duration,
+    /// The audit logger's expected time per stream record (capacity planning only).
+    pub audit_expected_duration: Duration,
+    /// What the capacity model is fed.
+    pub load: capacity::Load,
+    /// The table capacity the template provisions, from the model.
+    pub tables: capacity::Tables,
 }
 
 /// A provider as the stack serves it.
@@ -183,6 +192,8 @@ pub struct StreamSource {
     pub batch_size: u32,
     /// Retries before the failure destination.
     pub max_retries: u32,
+    /// Batches of one shard processed at once (from the capacity model).
+    pub parallelization: u32,
 }
 
 /// Processing queue and DLQ settings.
@@ -364,6 +375,15 @@ pub fn lower(spec: &Spec) -> Stack {
         timeout_secs: timeout.secs_ceil(),
     };
     let processor = &c.processor;
+    let load = capacity::Load {
+        rate: limits.api_rate.per_second(),
+        burst: *limits.api_burst,
+        typical_payload: limits.typical_payload.bytes(),
+        max_payload: limits.max_payload.bytes(),
+        receiver_secs: c.receiver.expected_duration.as_secs_f64(),
+        processor_secs: processor.expected_duration.as_secs_f64(),
+        audit_secs: c.audit.expected_duration.as_secs_f64(),
+    };
     Stack {
         name: spec.name.value.clone(),
         default_suffix: spec.suffix.value.clone(),
@@ -448,6 +468,7 @@ pub fn lower(spec: &Spec) -> Stack {
         audit_source: StreamSource {
             batch_size: *c.audit.batch_size,
             max_retries: *c.audit.max_retries,
+            parallelization: load.parallelization(),
         },
         queues: Queues {
             visibility_secs: derive::visibility_timeout(
@@ -480,6 +501,10 @@ pub fn lower(spec: &Spec) -> Stack {
         }),
         account_limit: *c.account_limit,
         receiver_expected_duration: *c.receiver.expected_duration,
+        processor_expected_duration: *processor.expected_duration,
+        audit_expected_duration: *c.audit.expected_duration,
+        tables: load.tables(),
+        load,
     }
 }
 
@@ -505,9 +530,6 @@ impl Stack {
 
     /// The values `wh compile` derived, with the rule behind each.
     pub fn derived(&self) -> Vec<Derived> {
-        let expected_duration = self.receiver_expected_duration;
-        let receiver = self.function(Function::Receiver);
-        let needed = derive::receiver_concurrency_needed(self.api.rate, expected_duration);
         let processor = self.function(Function::Processor);
         vec![
             Derived {
@@ -536,19 +558,6 @@ impl Stack {
                     "account limit - reserved ({}); AWS requires at least {}",
                     self.functions.map(|f| f.reserved.to_string()).join(" + "),
                     derive::MIN_UNRESERVED
-                ),
-            },
-            Derived {
-                what: "receiver capacity headroom",
-                value: format!(
-                    "{} reserved for {} needed ({:.1}x)",
-                    receiver.reserved,
-                    needed,
-                    f64::from(receiver.reserved) / needed.max(1) as f64
-                ),
-                rule: format!(
-                    "Little's law: {} x {} per request",
-                    self.api.rate, expected_duration
                 ),
             },
             Derived {

@@ -190,6 +190,19 @@ pub struct Limits {
     pub exempt_cidrs: Vec<Loc<Cidr>>,
     /// Largest accepted webhook body (`256KiB`); larger ones are answered 413.
     pub max_payload: Loc<Size>,
+    /// A typical webhook body, for the capacity model's write units (default 4KiB: Stripe,
+    /// GitHub and Shopify events are mostly 2 to 8 KiB).
+    #[serde(default = "default_typical_payload")]
+    #[schemars(default = "default_typical_payload_value")]
+    pub typical_payload: Loc<Size>,
+}
+
+fn default_typical_payload() -> Loc<Size> {
+    Loc::unplaced(default_typical_payload_value())
+}
+
+fn default_typical_payload_value() -> Size {
+    Size::from_bytes(4 * 1024)
 }
 
 /// Lambda concurrency and sizing.
@@ -260,6 +273,19 @@ pub struct Processor {
     pub batch_size: Loc<u32>,
     /// How long to gather a batch (0s to 5m).
     pub batching_window: Loc<Duration>,
+    /// Expected time per message, for the capacity model (default 40ms: four AWS calls of
+    /// about 10ms each, GetItem, PutEvents, PutItem and UpdateItem).
+    #[serde(default = "default_processor_duration")]
+    #[schemars(default = "default_processor_duration_value")]
+    pub expected_duration: Loc<Duration>,
+}
+
+fn default_processor_duration() -> Loc<Duration> {
+    Loc::unplaced(default_processor_duration_value())
+}
+
+fn default_processor_duration_value() -> Duration {
+    Duration::from_millis(40)
 }
 
 /// The audit logger function.
@@ -280,6 +306,18 @@ pub struct Audit {
     /// Retries of a failing batch before it goes to the failure queue (0 to 10000). Default 3.
     #[serde(default = "default_audit_retries")]
     pub max_retries: Loc<u32>,
+    /// Expected time per stream record, for the capacity model (default 10ms: one PutItem).
+    #[serde(default = "default_audit_duration")]
+    #[schemars(default = "default_audit_duration_value")]
+    pub expected_duration: Loc<Duration>,
+}
+
+fn default_audit_duration() -> Loc<Duration> {
+    Loc::unplaced(default_audit_duration_value())
+}
+
+fn default_audit_duration_value() -> Duration {
+    Duration::from_millis(10)
 }
 
 fn default_audit_batch() -> Loc<u32> {

@@ -109,6 +109,21 @@ pub fn compile_text(text: &str) -> Result<Value, String> {
     }
 }
 
+/// The warnings of a spec that must compile, one a line.
+pub fn warnings(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path(), "spec.yaml", text);
+    match wh::pipeline::compile(&path) {
+        Ok(c) => c
+            .warnings
+            .iter()
+            .map(|f| f.display(Path::new("spec.yaml")).to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => panic!("spec did not compile: {e}\n{}", errors(text)),
+    }
+}
+
 /// The errors of a spec that must fail.
 pub fn errors(text: &str) -> String {
     match compile_text(text) {

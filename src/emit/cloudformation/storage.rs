@@ -15,7 +15,19 @@ use wh_runtime::items::STATUS_INDEX;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 pub(super) fn emit(t: &mut Template) {
-    let webhooks = table(
+    let capacity = t.stack.tables;
+    let mut index = json!({
+        "IndexName": STATUS_INDEX,
+        "KeySchema": [
+            { "AttributeName": "status_shard", "KeyType": "HASH" },
+            { "AttributeName": "received_at", "KeyType": "RANGE" },
+        ],
+        "Projection": { "ProjectionType": "KEYS_ONLY" },
+    });
+    if let Some(w) = capacity.index_warm_writes {
+        index["WarmThroughput"] = json!({ "WriteUnitsPerSecond": w });
+    }
+    let mut webhooks = table(
         t,
         &t.names.webhook_table(),
         json!({
@@ -25,19 +37,17 @@ pub(super) fn emit(t: &mut Template) {
                 { "AttributeName": "status_shard", "AttributeType": "S" },
                 { "AttributeName": "received_at", "AttributeType": "S" },
             ],
-            "GlobalSecondaryIndexes": [{
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    { "AttributeName": "status_shard", "KeyType": "HASH" },
-                    { "AttributeName": "received_at", "KeyType": "RANGE" },
-                ],
-                "Projection": { "ProjectionType": "KEYS_ONLY" },
-            }],
+            "GlobalSecondaryIndexes": [index],
             "StreamSpecification": { "StreamViewType": "NEW_AND_OLD_IMAGES" },
         }),
     );
+    warm(
+        &mut webhooks,
+        capacity.webhook_warm_writes,
+        capacity.webhook_warm_reads,
+    );
     t.add(ids::WEBHOOK_TABLE, webhooks);
-    let audit = table(
+    let mut audit = table(
         t,
         &t.names.audit_table(),
         json!({
@@ -47,7 +57,26 @@ pub(super) fn emit(t: &mut Template) {
             ],
         }),
     );
+    warm(&mut audit, capacity.audit_warm_writes, None);
     t.add(ids::AUDIT_TABLE, audit);
+}
+
+/// Pre-warms an on-demand table whose writes (reads) the capacity model puts above the 4,000
+/// (12,000) units a new table serves: "A new on-demand table starts with a warm throughput of 12,000 read units
+/// per second and 4,000 write units per second"; warm throughput is charged once when raised
+/// and can never be lowered, so it is set only where the need is above the start
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html>).
+fn warm(table: &mut Value, writes: Option<u64>, reads: Option<u64>) {
+    let mut warm = serde_json::Map::new();
+    if let Some(w) = writes {
+        warm.insert("WriteUnitsPerSecond".into(), w.into());
+    }
+    if let Some(r) = reads {
+        warm.insert("ReadUnitsPerSecond".into(), r.into());
+    }
+    if !warm.is_empty() {
+        table["Properties"]["WarmThroughput"] = Value::Object(warm);
+    }
 }
 
 /// A table with the properties both share: on demand, KMS, point-in-time recovery, TTL,
