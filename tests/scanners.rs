@@ -1,6 +1,7 @@
 //! The scanners a security review runs (pinned, installed by tools/install.sh): cfn-lint with
-//! the serverless rules, and checkov. Every compiled template passes both with no finding
-//! beyond its written exceptions; a broken template fails each.
+//! the serverless rules, checkov, and cfn-guard with AWS Control Tower's proactive controls.
+//! Every compiled template passes each with no finding beyond its written exceptions; a broken
+//! template fails each.
 
 mod common;
 
@@ -61,6 +62,108 @@ fn checkov(dir: &Path) -> (Vec<String>, u64, u64) {
         summary["passed"].as_u64().unwrap_or(0),
         summary["skipped"].as_u64().unwrap_or(0),
     )
+}
+
+/// cfn-guard with the rules at `rules` (a file or the Control Tower directory) over `data` (a
+/// template or a directory of them): per template file name, the rules it fails.
+fn guard(rules: &Path, data: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    let o = Command::new(tool("WH_CFN_GUARD"))
+        .args([
+            "validate",
+            "--structured",
+            "--show-summary",
+            "none",
+            "--output-format",
+            "json",
+            "--rules",
+        ])
+        .arg(rules)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("cfn-guard runs");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "cfn-guard output is not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    report
+        .as_array()
+        .expect("one report per template")
+        .iter()
+        .map(|file| {
+            let name = Path::new(file["name"].as_str().unwrap_or("?"))
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let failed = file["not_compliant"]
+                .as_array()
+                .map(|rules| {
+                    rules
+                        .iter()
+                        .filter_map(|r| r["Rule"]["name"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (name, failed)
+        })
+        .collect()
+}
+
+/// The Control Tower rule file that defines `rule`.
+fn guard_rule_file(rule: &str) -> std::path::PathBuf {
+    let mut dirs = vec![tool("WH_CT_GUARD_RULES")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if std::fs::read_to_string(&path)
+                .is_ok_and(|text| text.contains(&format!("rule {rule} when")))
+            {
+                return path;
+            }
+        }
+    }
+    panic!("no Control Tower rule named {rule}")
+}
+
+/// Control Tower's rules do not read suppressions (cfn-guard has none of its own), so a written
+/// exception is honoured here, exactly: a rule that fails a template must pass the same template
+/// once the resources that suppress it (`Metadata.guard.SuppressedRules`) are taken out.
+fn guard_failures_beyond_exceptions(dir: &Path) -> Vec<String> {
+    let mut unexplained = Vec::new();
+    for (file, rules) in guard(&tool("WH_CT_GUARD_RULES"), dir) {
+        let template: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(&file)).unwrap()).unwrap();
+        for rule in rules {
+            let mut reduced = template.clone();
+            let resources = reduced["Resources"].as_object_mut().unwrap();
+            let before = resources.len();
+            resources.retain(|_, r| {
+                !r["Metadata"]["guard"]["SuppressedRules"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x == rule.as_str()))
+            });
+            if resources.len() == before {
+                unexplained.push(format!("{file}: {rule} (no written exception)"));
+                continue;
+            }
+            let scratch = tempfile::tempdir().unwrap();
+            let path = scratch.path().join(&file);
+            std::fs::write(&path, reduced.to_string()).unwrap();
+            if !guard(&guard_rule_file(&rule), &path)
+                .values()
+                .all(Vec::is_empty)
+            {
+                unexplained.push(format!(
+                    "{file}: {rule} (fails on resources without a written exception)"
+                ));
+            }
+        }
+    }
+    unexplained
 }
 
 /// The shipped specs and variants that switch on every optional part.
@@ -151,6 +254,41 @@ fn every_compiled_template_is_checkov_clean_beyond_written_exceptions() {
         "checkov ran only {passed} checks"
     );
     assert!(skipped > 0, "the written exceptions are honoured as skips");
+}
+
+#[test]
+fn every_compiled_template_passes_control_towers_rules_beyond_written_exceptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = compile_all(dir.path());
+    let unexplained = guard_failures_beyond_exceptions(dir.path());
+    assert!(unexplained.is_empty(), "{}", unexplained.join("\n"));
+    assert_eq!(
+        guard(&tool("WH_CT_GUARD_RULES"), dir.path()).len(),
+        templates.len()
+    );
+}
+
+#[test]
+fn control_towers_rules_fail_a_key_open_to_grants_and_a_function_without_its_exception() {
+    let mut t = common::repo_template("prod");
+    let statements = t["Resources"]["EncryptionKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_array_mut()
+        .unwrap();
+    statements.retain(|s| s["Sid"] != "GrantsOnlyForAwsResources");
+    t["Resources"]["ReceiverFunction"]["Metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("guard");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.json"), t.to_string()).unwrap();
+    let unexplained = guard_failures_beyond_exceptions(dir.path());
+    assert_eq!(
+        unexplained,
+        [
+            "broken.json: kms_create_grant_aws_service_check (no written exception)",
+            "broken.json: lambda_inside_vpc_check (fails on resources without a written exception)",
+        ]
+    );
 }
 
 #[test]

@@ -294,9 +294,16 @@ fn the_waf_rule_limits_per_window_with_the_window_explicit() {
         );
     }
     assert_eq!(logging["LoggingFilter"]["DefaultBehavior"], "DROP");
+    // ActionCondition: "EXCLUDED_AS_COUNT matches on excluded rules and also on rules that have
+    // a rule action override of Count" (AWS WAF API reference, ActionCondition): the common rule
+    // set's two overridden rules log only with it.
     assert_eq!(
         logging["LoggingFilter"]["Filters"][0]["Conditions"],
-        json!([{ "ActionCondition": { "Action": "BLOCK" } }, { "ActionCondition": { "Action": "COUNT" } }])
+        json!([
+            { "ActionCondition": { "Action": "BLOCK" } },
+            { "ActionCondition": { "Action": "COUNT" } },
+            { "ActionCondition": { "Action": "EXCLUDED_AS_COUNT" } },
+        ])
     );
 
     // dev: 5/s over 2m, with IPv4 and IPv6 exemptions.

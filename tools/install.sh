@@ -53,6 +53,29 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
 
+# cfn-guard and AWS Control Tower's proactive controls as cfn-guard rules: the npm package
+# @cdklabs/cdk-validator-cfnguard ships both (the cfn-guard 3.1.1 binary for Linux inside the
+# package, the 237 rules under rules/control-tower). `npm pack` fetches the pinned tarball alone
+# (installing it would pull its aws-cdk-lib peer); its SHA-256 is checked before it is unpacked.
+guard_version=0.0.62
+guard_sha256=660c14562d4c79d524d0623d80d494e41797acae9da23ecb10915d7f66ada80c
+guard_dir=$tools_dir/cfn-guard-$guard_version
+guard_bin=$guard_dir/package/bin/ubuntu/$(uname -m)/cfn-guard
+if [[ ! -x "$guard_bin" ]]; then
+  if ! command -v npm >/dev/null; then
+    echo "installing npm" >&2
+    "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >&2
+  fi
+  echo "installing @cdklabs/cdk-validator-cfnguard@$guard_version into $guard_dir" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "@cdklabs/cdk-validator-cfnguard@$guard_version" >/dev/null)
+  echo "$guard_sha256  $tmp/cdklabs-cdk-validator-cfnguard-$guard_version.tgz" | sha256sum -c --quiet >&2
+  rm -rf "$guard_dir" && mkdir -p "$guard_dir"
+  tar -xzf "$tmp/cdklabs-cdk-validator-cfnguard-$guard_version.tgz" -C "$guard_dir"
+  chmod +x "$guard_bin"
+  rm -rf "$tmp"
+fi
+
 venv cfn-lint
 venv checkov
 venv jsonschema
@@ -65,3 +88,5 @@ echo "export WH_SCHEMA_PYTHON=$tools_dir/jsonschema/bin/python"
 echo "export WH_MOTO_SERVER=$tools_dir/moto/bin/moto_server"
 echo "export WH_CARGO_LAMBDA=$tools_dir/cargo-lambda/bin/cargo-lambda"
 echo "export WH_QEMU_AARCH64=$(command -v qemu-aarch64-static)"
+echo "export WH_CFN_GUARD=$guard_bin"
+echo "export WH_CT_GUARD_RULES=$guard_dir/package/rules/control-tower/cfn-guard"

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::exceptions::{NO_AUTHORIZER, NO_CACHE, attach};
+use super::exceptions::{GUARD_PERMISSION_BY_SUB, NO_AUTHORIZER, NO_CACHE, attach};
 use super::{Template, arn, att, ids, number, r, resource, sub};
 use crate::ir::names::Function;
 
@@ -84,14 +84,7 @@ pub(super) fn emit(t: &mut Template) {
         }),
     );
 
-    let access_logs = t.stateful(
-        "AWS::Logs::LogGroup",
-        json!({
-            "LogGroupName": sub(n.access_log_group()),
-            "RetentionInDays": stack.retention.log_days,
-            "KmsKeyId": att(ids::KEY, "Arn"),
-        }),
-    );
+    let access_logs = t.log_group(sub(n.access_log_group()));
     t.add("AccessLogGroup", access_logs);
     let mut stage = json!({
             "Type": "AWS::ApiGateway::Stage",
@@ -120,22 +113,21 @@ pub(super) fn emit(t: &mut Template) {
     attach(&mut stage, &[NO_CACHE]);
     t.add(ids::STAGE, stage);
 
-    t.add(
-        "ReceiverApiPermission",
-        resource(
-            "AWS::Lambda::Permission",
-            json!({
-                "Action": "lambda:InvokeFunction",
-                "FunctionName": att(&receiver, "Arn"),
-                "Principal": "apigateway.amazonaws.com",
-                "SourceAccount": sub("${AWS::AccountId}"),
-                "SourceArn": sub(format!(
-                    "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{}}}/{}/POST/webhook/*",
-                    ids::REST_API, stack.stage
-                )),
-            }),
-        ),
+    let mut permission = resource(
+        "AWS::Lambda::Permission",
+        json!({
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": att(&receiver, "Arn"),
+            "Principal": "apigateway.amazonaws.com",
+            "SourceAccount": sub("${AWS::AccountId}"),
+            "SourceArn": sub(format!(
+                "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{}}}/{}/POST/webhook/*",
+                ids::REST_API, stack.stage
+            )),
+        }),
     );
+    attach(&mut permission, &[GUARD_PERMISSION_BY_SUB]);
+    t.add("ReceiverApiPermission", permission);
 
     if let Some(domain) = &stack.domain {
         t.add(

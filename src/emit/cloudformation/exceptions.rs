@@ -1,5 +1,6 @@
 //! Deliberate scanner exceptions: each is written into the resource's `Metadata` with its
-//! reason (a checkov skip, or a cfn-lint ignore whose reason sits beside it under `wh`).
+//! reason (a checkov skip; a cfn-lint ignore or a cfn-guard suppression, whose reason sits
+//! beside it under `wh`).
 //!
 //! A written exception is preferred over a setting that changes nothing. The README lists every
 //! entry of [`ALL`]; a test keeps the two in step.
@@ -13,6 +14,8 @@ pub enum Scanner {
     Checkov,
     /// cfn-lint, including the serverless rules.
     CfnLint,
+    /// cfn-guard with AWS Control Tower's proactive controls.
+    CfnGuard,
 }
 
 /// One deliberate exception.
@@ -108,6 +111,38 @@ pub const KNOWN_BAD_INPUTS_OFF: Exception = Exception {
     reason: "The spec turns the known-bad-inputs managed rules off for this environment (waf.managed_rules)",
 };
 
+/// Functions outside a VPC (Control Tower's CT.LAMBDA.PR.3).
+pub const GUARD_NO_VPC: Exception = Exception {
+    id: "lambda_inside_vpc_check",
+    scanner: Scanner::CfnGuard,
+    applies_to: "all three functions",
+    reason: NO_VPC.reason,
+};
+
+/// The receiver's invoke permission names its API by `Fn::Sub` (CT.LAMBDA.PR.2).
+pub const GUARD_PERMISSION_BY_SUB: Exception = Exception {
+    id: "lambda_function_public_access_prohibited_check",
+    scanner: Scanner::CfnGuard,
+    applies_to: "the receiver's invoke permission",
+    reason: "The permission is not public: API Gateway may invoke only from this account (SourceAccount) and this API's stage (SourceArn); both are built with Fn::Sub so one template serves any account, and the rule accepts only literal strings or references to resources",
+};
+
+/// Log groups kept less than a year (CT.CLOUDWATCH.PR.2).
+pub const GUARD_LOG_RETENTION: Exception = Exception {
+    id: "cloudwatch_log_group_retention_period_check",
+    scanner: Scanner::CfnGuard,
+    applies_to: "every log group, when the spec's retention.logs is under 365d",
+    reason: "Log retention is the spec's retention.logs; the durable record of each webhook's life is the audit table, kept for retention.audit_records",
+};
+
+/// Failure queues have no dead-letter queue of their own (CT.SQS.PR.1).
+pub const GUARD_END_OF_FAILURE_PATH: Exception = Exception {
+    id: "sqs_dlq_check",
+    scanner: Scanner::CfnGuard,
+    applies_to: "audit-failures and alert-failures queues",
+    reason: END_OF_FAILURE_PATH.reason,
+};
+
 /// Every exception, for the README check.
 pub const ALL: &[Exception] = &[
     NO_VPC,
@@ -120,38 +155,48 @@ pub const ALL: &[Exception] = &[
     SQS_SOURCE_NO_ON_FAILURE,
     END_OF_FAILURE_PATH,
     KNOWN_BAD_INPUTS_OFF,
+    GUARD_NO_VPC,
+    GUARD_PERMISSION_BY_SUB,
+    GUARD_LOG_RETENTION,
+    GUARD_END_OF_FAILURE_PATH,
 ];
 
-/// Writes `exceptions` into `resource`'s `Metadata`.
+/// Writes `exceptions` into `resource`'s `Metadata`, beside any already there.
 pub fn attach(resource: &mut Value, exceptions: &[Exception]) {
     if exceptions.is_empty() {
         return;
     }
-    let skips: Vec<Value> = exceptions
-        .iter()
-        .filter(|e| e.scanner == Scanner::Checkov)
-        .map(|e| json!({ "id": e.id, "comment": e.reason }))
-        .collect();
-    let ignores: Vec<&Exception> = exceptions
-        .iter()
-        .filter(|e| e.scanner == Scanner::CfnLint)
-        .collect();
-    let mut metadata = Map::new();
-    if !skips.is_empty() {
-        metadata.insert("checkov".into(), json!({ "skip": skips }));
+    if !resource["Metadata"].is_object() {
+        resource["Metadata"] = Value::Object(Map::new());
     }
-    if !ignores.is_empty() {
-        metadata.insert(
-            "cfn-lint".into(),
-            json!({ "config": { "ignore_checks": ignores.iter().map(|e| e.id).collect::<Vec<_>>() } }),
-        );
-        let reasons: Map<String, Value> = ignores
-            .iter()
-            .map(|e| (e.id.to_owned(), json!(e.reason)))
-            .collect();
-        metadata.insert("wh".into(), json!({ "cfn-lint-exceptions": reasons }));
+    let metadata = &mut resource["Metadata"];
+    let push = |list: &mut Value, item: Value| {
+        if !list.is_array() {
+            *list = Value::Array(Vec::new());
+        }
+        if let Value::Array(items) = list {
+            items.push(item);
+        }
+    };
+    for e in exceptions {
+        match e.scanner {
+            Scanner::Checkov => push(
+                &mut metadata["checkov"]["skip"],
+                json!({ "id": e.id, "comment": e.reason }),
+            ),
+            Scanner::CfnLint => {
+                push(
+                    &mut metadata["cfn-lint"]["config"]["ignore_checks"],
+                    json!(e.id),
+                );
+                metadata["wh"]["cfn-lint-exceptions"][e.id] = json!(e.reason);
+            }
+            Scanner::CfnGuard => {
+                push(&mut metadata["guard"]["SuppressedRules"], json!(e.id));
+                metadata["wh"]["cfn-guard-exceptions"][e.id] = json!(e.reason);
+            }
+        }
     }
-    resource["Metadata"] = Value::Object(metadata);
 }
 
 /// How many exceptions a template carries.
@@ -164,6 +209,9 @@ pub fn count(template: &Value) -> usize {
                     .as_array()
                     .map_or(0, Vec::len)
                     + r["Metadata"]["cfn-lint"]["config"]["ignore_checks"]
+                        .as_array()
+                        .map_or(0, Vec::len)
+                    + r["Metadata"]["guard"]["SuppressedRules"]
                         .as_array()
                         .map_or(0, Vec::len)
             })

@@ -7,8 +7,8 @@
 use serde_json::{Map, Value, json};
 
 use super::exceptions::{
-    AUDIT_NO_DLQ, LOG_GROUP_BY_LOGGING_CONFIG, NO_VPC, PROCESSOR_NO_DLQ, RECEIVER_NO_DLQ,
-    SQS_SOURCE_NO_ON_FAILURE, attach,
+    AUDIT_NO_DLQ, GUARD_NO_VPC, LOG_GROUP_BY_LOGGING_CONFIG, NO_VPC, PROCESSOR_NO_DLQ,
+    RECEIVER_NO_DLQ, SQS_SOURCE_NO_ON_FAILURE, attach,
 };
 use super::{Template, arn, att, ids, r, resource, secrets, sub};
 use crate::ir::names::Function;
@@ -66,14 +66,7 @@ pub(super) fn emit(t: &mut Template) {
 fn emit_function(t: &mut Template, f: Function) {
     let n = t.names.clone();
     let model = *t.stack.function(f);
-    let log_group = t.stateful(
-        "AWS::Logs::LogGroup",
-        json!({
-            "LogGroupName": sub(n.function_log_group(f)),
-            "RetentionInDays": t.stack.retention.log_days,
-            "KmsKeyId": att(ids::KEY, "Arn"),
-        }),
-    );
+    let log_group = t.log_group(sub(n.function_log_group(f)));
     t.add(log_group_id(f), log_group);
 
     let role_id = format!("{}Role", f.title());
@@ -125,7 +118,7 @@ fn emit_function(t: &mut Template, f: Function) {
     };
     attach(
         &mut function,
-        &[NO_VPC, no_dlq, LOG_GROUP_BY_LOGGING_CONFIG],
+        &[NO_VPC, no_dlq, LOG_GROUP_BY_LOGGING_CONFIG, GUARD_NO_VPC],
     );
     t.add(function_id(f), function);
 }

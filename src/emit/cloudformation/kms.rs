@@ -31,6 +31,22 @@ pub(super) fn emit(t: &mut Template) {
                 "Resource": "*",
             },
             {
+                // Only AWS services, on behalf of their resources, may be granted use of the
+                // key: a grant is a second policy that this one would not show (Control Tower
+                // CT.KMS.PR.3, https://docs.aws.amazon.com/controltower/latest/controlreference/kms-rules.html).
+                "Sid": "GrantsOnlyForAwsResources",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {
+                    "BoolIfExists": {
+                        "kms:GrantIsForAWSResource": "false",
+                        "aws:PrincipalIsAWSService": "false",
+                    },
+                },
+            },
+            {
                 "Sid": "LogsEncryptThisStacksLogGroups",
                 "Effect": "Allow",
                 "Principal": { "Service": sub("logs.${AWS::Region}.amazonaws.com") },

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::exceptions::{END_OF_FAILURE_PATH, attach};
+use super::exceptions::{END_OF_FAILURE_PATH, GUARD_END_OF_FAILURE_PATH, attach};
 use super::{Template, arn, att, ids, r, resource, sub};
 
 pub(super) fn emit(t: &mut Template) {
@@ -54,7 +54,15 @@ pub(super) fn emit(t: &mut Template) {
         ids::ALERT_FAILURE_QUEUE,
     ] {
         if let Some(queue) = t.resource_mut(id) {
+            // Control Tower's rule knows a queue named in a redrive policy as a DLQ; the
+            // failure queues are destinations of an event source and a subscription instead.
+            let guard: &[_] = if id == ids::DEAD_LETTER_QUEUE {
+                &[]
+            } else {
+                &[GUARD_END_OF_FAILURE_PATH]
+            };
             attach(queue, &[END_OF_FAILURE_PATH]);
+            attach(queue, guard);
         }
     }
 

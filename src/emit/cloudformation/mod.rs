@@ -96,7 +96,27 @@ impl<'a> Template<'a> {
             "Properties": properties,
         })
     }
+
+    /// A log group of this stack named `name` (a template value): the spec's retention, the
+    /// stack's key, and the written exception when the retention is under a year.
+    pub fn log_group(&self, name: Value) -> Value {
+        let mut group = self.stateful(
+            "AWS::Logs::LogGroup",
+            json!({
+                "LogGroupName": name,
+                "RetentionInDays": self.stack.retention.log_days,
+                "KmsKeyId": att(ids::KEY, "Arn"),
+            }),
+        );
+        if self.stack.retention.log_days < MIN_GUARD_LOG_DAYS {
+            exceptions::attach(&mut group, &[exceptions::GUARD_LOG_RETENTION]);
+        }
+        group
+    }
 }
+
+/// Control Tower's CT.CLOUDWATCH.PR.2 asks for log groups kept at least 365 days.
+const MIN_GUARD_LOG_DAYS: u64 = 365;
 
 /// A resource with no data of its own.
 pub(crate) fn resource(ty: &str, properties: Value) -> Value {

@@ -97,14 +97,7 @@ pub(super) fn emit(t: &mut Template) {
     }
     t.add(ids::WEB_ACL, acl);
 
-    let logs = t.stateful(
-        "AWS::Logs::LogGroup",
-        json!({
-            "LogGroupName": sub(n.waf_log_group()),
-            "RetentionInDays": t.stack.retention.log_days,
-            "KmsKeyId": att(ids::KEY, "Arn"),
-        }),
-    );
+    let logs = t.log_group(sub(n.waf_log_group()));
     t.add("WafLogGroup", logs);
     t.add(
         "WafLogging",
@@ -128,6 +121,10 @@ pub(super) fn emit(t: &mut Template) {
                         "Conditions": [
                             { "ActionCondition": { "Action": "BLOCK" } },
                             { "ActionCondition": { "Action": "COUNT" } },
+                            // "EXCLUDED_AS_COUNT matches on excluded rules and also on rules
+                            // that have a rule action override of Count" (WAF API reference,
+                            // ActionCondition): the common rule set's two overridden rules.
+                            { "ActionCondition": { "Action": "EXCLUDED_AS_COUNT" } },
                         ],
                     }],
                 },
