@@ -39,7 +39,12 @@ fn every_physical_name_carries_the_suffix_parameter() {
                             r["Properties"][prop]
                         )
                     });
-                assert!(name.contains("${EnvironmentSuffix}"), "{env} {id}: {name}");
+                // The one name AWS chooses, the execution-log group, carries the API's id,
+                // which is unique to the stack.
+                assert!(
+                    name.contains("${EnvironmentSuffix}") || name.contains("${RestApi}"),
+                    "{env} {id}: {name}"
+                );
                 seen += 1;
             }
         }
@@ -428,10 +433,26 @@ fn the_key_rotates_and_grants_services_scoped_to_this_stack() {
     let encrypted = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
         .as_array()
         .unwrap();
-    // Three functions, the access logs and WAF's logs.
-    assert_eq!(encrypted.len(), 5);
+    // Three functions, the access logs, the execution logs and WAF's logs.
+    assert_eq!(encrypted.len(), 6);
     let waf_destination = &resource(&t, "WafLogging")["Properties"]["LogDestinationConfigs"][0];
     assert!(encrypted.contains(waf_destination), "{waf_destination}");
+    assert!(
+        encrypted.contains(&json!({ "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:API-Gateway-Execution-Logs_${RestApi}/live" })),
+        "{encrypted:?}"
+    );
+    // AWS's key policy for an encrypted bus: DescribeKey on its own, with no condition (a
+    // DescribeKey request carries no encryption context), beside the conditioned use.
+    assert_eq!(
+        by_sid("EventBridgeValidatesTheKey"),
+        &json!({
+            "Sid": "EventBridgeValidatesTheKey",
+            "Effect": "Allow",
+            "Principal": { "Service": "events.amazonaws.com" },
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+        })
+    );
     assert!(
         resource(&t, "EncryptionKeyAlias")["Properties"]["AliasName"]["Fn::Sub"]
             .as_str()
@@ -454,6 +475,46 @@ fn the_key_rotates_and_grants_services_scoped_to_this_stack() {
             "{id}"
         );
     }
+}
+
+#[test]
+fn the_stack_owns_the_execution_log_group_api_gateway_would_create() {
+    // "The log group is named API-Gateway-Execution-Logs_{rest-api-id}/{stage_name}" (API
+    // Gateway developer guide, execution logging); the stage waits for it, so API Gateway never
+    // creates it first, unencrypted and never expiring.
+    let t = repo_template("prod");
+    let group = resource(&t, "ExecutionLogGroup");
+    assert_eq!(
+        group["Properties"],
+        json!({
+            "LogGroupName": { "Fn::Sub": "API-Gateway-Execution-Logs_${RestApi}/live" },
+            "RetentionInDays": 30,
+            "KmsKeyId": { "Fn::GetAtt": ["EncryptionKey", "Arn"] },
+        })
+    );
+    assert_eq!(group["DeletionPolicy"], "Retain");
+    let stage = resource(&t, "ApiStage");
+    assert!(
+        stage["DependsOn"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ExecutionLogGroup")),
+        "{stage}"
+    );
+    assert_eq!(stage["Properties"]["MethodSettings"][0]["LoggingLevel"], "ERROR");
+}
+
+#[test]
+fn a_changed_api_takes_a_new_deployment() {
+    // The deployment's id hashes everything it snapshots: the API's own settings (its name
+    // here), not only the method.
+    let deployment = |name: &str| {
+        let t = common::compile_text(&common::edit(&[("name: shop", &format!("name: {name}"))]))
+            .unwrap();
+        resources(&t, "AWS::ApiGateway::Deployment")[0].0.clone()
+    };
+    assert_eq!(deployment("shop"), deployment("shop"));
+    assert_ne!(deployment("shop"), deployment("store"));
 }
 
 #[test]

@@ -268,6 +268,15 @@ impl Names {
     }
 
     /// The API stage's access-log group.
+    /// The log group API Gateway writes a stage's execution logs to. AWS names it, "You cannot
+    /// choose the log group name": `API-Gateway-Execution-Logs_{rest-api-id}/{stage_name}`
+    /// (<https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-execution-logging.html>);
+    /// `rest_api` is a template reference to the API's id (`${WebhookApi}`).
+    pub fn execution_log_group(&self, rest_api: &str, stage: &str) -> String {
+        format!("API-Gateway-Execution-Logs_{rest_api}/{stage}")
+    }
+
+    /// The stage's access-log group.
     pub fn access_log_group(&self) -> String {
         format!("/aws/apigateway/{}", self.named("access"))
     }

@@ -71,10 +71,15 @@ pub(super) fn emit(t: &mut Template) {
         }),
     );
     attach(&mut method, &[NO_AUTHORIZER]);
-    // A deployment is a snapshot: CloudFormation only takes a new one when the logical id
-    // changes, so the id carries a hash of what it snapshots.
-    let deployment_id = format!("ApiDeployment{}", short_hash(&method));
     t.add("WebhookMethod", method);
+    // A deployment is a snapshot of the API (its settings, resources and methods):
+    // CloudFormation only takes a new one when the logical id changes, so the id carries a
+    // hash of all of them.
+    let snapshot: Vec<&Value> = [ids::REST_API, "WebhookResource", "ProviderResource", "WebhookMethod"]
+        .iter()
+        .filter_map(|id| t.resource(id))
+        .collect();
+    let deployment_id = format!("ApiDeployment{}", short_hash(&json!(snapshot)));
     t.add(
         deployment_id.clone(),
         json!({
@@ -85,10 +90,17 @@ pub(super) fn emit(t: &mut Template) {
     );
 
     let access_logs = t.log_group(sub(n.access_log_group()));
+    // Execution logging (ERROR) makes API Gateway create this group itself, unencrypted, never
+    // expiring and outside the stack, left behind by every deleted stack: the stack owns it,
+    // and the stage waits for it so API Gateway never creates it first.
+    let execution_logs = t.log_group(sub(
+        n.execution_log_group(&format!("${{{}}}", ids::REST_API), &stack.stage),
+    ));
+    t.add("ExecutionLogGroup", execution_logs);
     t.add("AccessLogGroup", access_logs);
     let mut stage = json!({
             "Type": "AWS::ApiGateway::Stage",
-            "DependsOn": ["AccessLogGroup"],
+            "DependsOn": ["AccessLogGroup", "ExecutionLogGroup"],
             "Properties": {
                 "RestApiId": r(ids::REST_API),
                 "DeploymentId": r(&deployment_id),

@@ -18,6 +18,10 @@ pub(super) fn emit(t: &mut Template) {
         .map(|f| log_group_arn(&n.function_log_group(*f)))
         .collect();
     log_groups.push(log_group_arn(&n.access_log_group()));
+    log_groups.push(log_group_arn(&n.execution_log_group(
+        &format!("${{{}}}", ids::REST_API),
+        &t.stack.stage,
+    )));
     log_groups.push(log_group_arn(&n.waf_log_group()));
 
     let policy = json!({
@@ -81,6 +85,18 @@ pub(super) fn emit(t: &mut Template) {
                         "aws:SourceArn": super::arn("sns", &n.alert_topic()),
                     },
                 },
+            },
+            {
+                // "kms:DescribeKey — EventBridge requires this permission to retrieve the KMS
+                // key ARN for the Key Id provided, and to verify that the key is symmetric";
+                // AWS's example key policy grants it alone, without the encryption-context
+                // condition, which a DescribeKey request never carries
+                // (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-encryption-event-bus-cmkey.html).
+                "Sid": "EventBridgeValidatesTheKey",
+                "Effect": "Allow",
+                "Principal": { "Service": "events.amazonaws.com" },
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
             },
             {
                 "Sid": "EventBridgeEncryptsTheBus",

@@ -65,6 +65,11 @@ impl<'a> Template<'a> {
         self.resources.insert(id.into(), resource);
     }
 
+    /// A resource added earlier.
+    pub fn resource(&self, id: &str) -> Option<&Value> {
+        self.resources.get(id)
+    }
+
     /// A resource added earlier, to amend.
     pub fn resource_mut(&mut self, id: &str) -> Option<&mut Value> {
         self.resources.get_mut(id)
