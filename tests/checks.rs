@@ -117,6 +117,23 @@ fn a_typical_payload_lies_within_one_byte_and_the_maximum() {
 }
 
 #[test]
+fn the_redrive_count_follows_aws_advice_for_lambda_queues() {
+    let e = errors(&edit(&[(
+        "    batching_window: 0s",
+        "    batching_window: 0s\n    max_receive_count: 3",
+    )]));
+    assert_has(
+        &e,
+        "spec.yaml:22:24: error: concurrency.processor.max_receive_count: 3 receives is outside 5 to 1000: AWS advises at least 5",
+    );
+    let t = common::compile_text(BASE).unwrap();
+    assert_eq!(
+        t["Resources"]["ProcessingQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"],
+        5
+    );
+}
+
+#[test]
 fn a_burst_of_zero_is_refused() {
     let e = errors(&edit(&[("  api_burst: 200", "  api_burst: 0")]));
     assert_has(

@@ -90,7 +90,7 @@ fn processor_and_audit_carry_their_behaviour() {
         r#"("acme".to_owned(), Family::Generic)"#,
         r#""charge.dispute.created".to_owned()"#,
         "processed_ttl_secs: 7776000",
-        "max_receive_count: 3",
+        "max_receive_count: 5",
     ] {
         assert!(processor.contains(expected), "{expected} in\n{processor}");
     }

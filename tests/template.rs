@@ -501,7 +501,10 @@ fn the_stack_owns_the_execution_log_group_api_gateway_would_create() {
             .contains(&json!("ExecutionLogGroup")),
         "{stage}"
     );
-    assert_eq!(stage["Properties"]["MethodSettings"][0]["LoggingLevel"], "ERROR");
+    assert_eq!(
+        stage["Properties"]["MethodSettings"][0]["LoggingLevel"],
+        "ERROR"
+    );
 }
 
 #[test]

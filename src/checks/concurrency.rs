@@ -2,7 +2,8 @@
 
 use super::{Finding, Problem, finding};
 use crate::ir::derive::{
-    MIN_SQS_SOURCE_CONCURRENCY, MIN_UNRESERVED, receiver_concurrency_needed, unreserved_left,
+    MAX_MAX_RECEIVE_COUNT, MIN_MAX_RECEIVE_COUNT, MIN_SQS_SOURCE_CONCURRENCY, MIN_UNRESERVED,
+    receiver_concurrency_needed, unreserved_left,
 };
 use crate::spec::{Duration, Loc, Pos, Size, Spec};
 
@@ -132,6 +133,14 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
                 max: max_batch,
                 why,
             },
+        ));
+    }
+    if !(MIN_MAX_RECEIVE_COUNT..=MAX_MAX_RECEIVE_COUNT).contains(&*p.max_receive_count) {
+        out.push(finding(
+            &p.max_receive_count,
+            p.at,
+            "concurrency.processor.max_receive_count",
+            Problem::MaxReceiveCount(*p.max_receive_count),
         ));
     }
     if !(1..=10_000).contains(&*a.batch_size) {

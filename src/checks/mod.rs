@@ -238,6 +238,11 @@ pub enum Problem {
     /// A batching window out of range.
     #[error("a batching window of {0} is outside 0s to 5m in whole seconds")]
     BatchingWindow(String),
+    /// A redrive count below AWS's advice or above SQS's maximum.
+    #[error(
+        "{0} receives is outside 5 to 1000: AWS advises at least 5 for a queue behind a Lambda function (\"to avoid sending messages to the dead letter queue due to throttling\"; a whole batch that fails once spends a receive of every message in it), and SQS takes at most 1000"
+    )]
+    MaxReceiveCount(u32),
     /// Stream retries out of range.
     #[error("{0} retries is outside 0 to 10000")]
     RetriesRange(u32),

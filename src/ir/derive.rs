@@ -9,8 +9,15 @@ use crate::spec::{Duration, Rate};
 /// below its minimum value of [100]".
 pub const MIN_UNRESERVED: u32 = 100;
 
-/// The redrive `maxReceiveCount` of the processing queue: a webhook gets three attempts.
-pub const MAX_RECEIVE_COUNT: u32 = 3;
+/// The smallest `maxReceiveCount` AWS advises for a queue behind a Lambda function: "Set the
+/// maxReceiveCount on the queue's redrive policy to at least 5 to avoid sending messages to
+/// the dead letter queue due to throttling"
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html>). A whole-batch failure (a
+/// timeout, an init error) spends one receive of every message in the batch, too.
+pub const MIN_MAX_RECEIVE_COUNT: u32 = 5;
+
+/// SQS's largest `maxReceiveCount`.
+pub const MAX_MAX_RECEIVE_COUNT: u32 = 1_000;
 
 /// The smallest `MaximumConcurrency` an SQS event source accepts.
 pub const MIN_SQS_SOURCE_CONCURRENCY: u32 = 2;

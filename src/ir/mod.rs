@@ -478,7 +478,7 @@ pub fn lower(spec: &Spec) -> Stack {
             .secs_ceil(),
             retention_secs: spec.retention.queue.secs_ceil(),
             dlq_retention_secs: spec.retention.dlq.secs_ceil(),
-            max_receive_count: derive::MAX_RECEIVE_COUNT,
+            max_receive_count: *processor.max_receive_count,
         },
         retention: RetentionModel {
             log_days: spec.retention.logs.whole_days().unwrap_or(30),

@@ -273,11 +273,25 @@ pub struct Processor {
     pub batch_size: Loc<u32>,
     /// How long to gather a batch (0s to 5m).
     pub batching_window: Loc<Duration>,
+    /// Receives before the queue moves a message to the DLQ (5 to 1000). Default 5: AWS's
+    /// guidance for a queue behind a Lambda function is at least 5, so a whole batch that fails
+    /// once (a timeout, an init error) or is throttled does not send good messages to the DLQ.
+    #[serde(default = "default_max_receive_count")]
+    #[schemars(default = "default_max_receive_count_value")]
+    pub max_receive_count: Loc<u32>,
     /// Expected time per message, for the capacity model (default 40ms: four AWS calls of
     /// about 10ms each, GetItem, PutEvents, PutItem and UpdateItem).
     #[serde(default = "default_processor_duration")]
     #[schemars(default = "default_processor_duration_value")]
     pub expected_duration: Loc<Duration>,
+}
+
+fn default_max_receive_count() -> Loc<u32> {
+    Loc::unplaced(default_max_receive_count_value())
+}
+
+fn default_max_receive_count_value() -> u32 {
+    5
 }
 
 fn default_processor_duration() -> Loc<Duration> {

@@ -75,10 +75,15 @@ pub(super) fn emit(t: &mut Template) {
     // A deployment is a snapshot of the API (its settings, resources and methods):
     // CloudFormation only takes a new one when the logical id changes, so the id carries a
     // hash of all of them.
-    let snapshot: Vec<&Value> = [ids::REST_API, "WebhookResource", "ProviderResource", "WebhookMethod"]
-        .iter()
-        .filter_map(|id| t.resource(id))
-        .collect();
+    let snapshot: Vec<&Value> = [
+        ids::REST_API,
+        "WebhookResource",
+        "ProviderResource",
+        "WebhookMethod",
+    ]
+    .iter()
+    .filter_map(|id| t.resource(id))
+    .collect();
     let deployment_id = format!("ApiDeployment{}", short_hash(&json!(snapshot)));
     t.add(
         deployment_id.clone(),
@@ -94,7 +99,7 @@ pub(super) fn emit(t: &mut Template) {
     // expiring and outside the stack, left behind by every deleted stack: the stack owns it,
     // and the stage waits for it so API Gateway never creates it first.
     let execution_logs = t.log_group(sub(
-        n.execution_log_group(&format!("${{{}}}", ids::REST_API), &stack.stage),
+        n.execution_log_group(&format!("${{{}}}", ids::REST_API), &stack.stage)
     ));
     t.add("ExecutionLogGroup", execution_logs);
     t.add("AccessLogGroup", access_logs);

@@ -21,7 +21,7 @@ fn main() {
         critical_events: vec![
         ],
         processed_ttl_secs: 604800,
-        max_receive_count: 3,
+        max_receive_count: 5,
     };
     wh_runtime::lambda::run_processor(config)
 }

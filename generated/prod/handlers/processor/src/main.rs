@@ -23,7 +23,7 @@ fn main() {
             "payment_intent.payment_failed".to_owned(),
         ],
         processed_ttl_secs: 7776000,
-        max_receive_count: 3,
+        max_receive_count: 5,
     };
     wh_runtime::lambda::run_processor(config)
 }
