@@ -134,6 +134,35 @@ fn the_redrive_count_follows_aws_advice_for_lambda_queues() {
 }
 
 #[test]
+fn an_ephemeral_spec_names_each_environments_square_url() {
+    let square = |url: &str| {
+        edit(&[(
+            "    scheme: stripe",
+            &format!(
+                "    scheme: stripe\n  square:\n    scheme: square\n    notification_url: {url}"
+            ),
+        )])
+    };
+    let e = errors(&square("https://hooks-dev.example.com/webhook/square"));
+    assert_has(
+        &e,
+        "error: providers.square.notification_url: `https://hooks-dev.example.com/webhook/square` is one URL for every suffix this ephemeral spec deploys under, but Square signs the URL it posts to",
+    );
+    let t =
+        common::compile_text(&square("https://hooks-{suffix}.example.com/webhook/square")).unwrap();
+    assert_eq!(
+        t["Resources"]["ReceiverFunction"]["Properties"]["Environment"]["Variables"]["WH_NOTIFICATION_URL_SQUARE"],
+        serde_json::json!({ "Fn::Sub": "https://hooks-${EnvironmentSuffix}.example.com/webhook/square" })
+    );
+    let e = errors(&square("https://hooks-{env}.example.com/webhook/square"));
+    assert_has(&e, "is not an https URL");
+    // A retained spec deploys under one suffix: one URL is right there.
+    let retained = square("https://hooks.example.com/webhook/square")
+        .replace("lifecycle: ephemeral", "lifecycle: retain");
+    assert!(common::compile_text(&retained).is_ok());
+}
+
+#[test]
 fn a_burst_of_zero_is_refused() {
     let e = errors(&edit(&[("  api_burst: 200", "  api_burst: 0")]));
     assert_has(

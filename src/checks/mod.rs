@@ -162,8 +162,15 @@ pub enum Problem {
     )]
     BadSecretArn(String),
     /// A notification URL that is not https.
-    #[error("`{0}` is not an https URL; Square signs the exact https notification URL it posts to")]
+    #[error(
+        "`{0}` is not an https URL; Square signs the exact https notification URL it posts to (`{{suffix}}` may stand for the environment's suffix)"
+    )]
     BadNotificationUrl(String),
+    /// One notification URL for every environment of an ephemeral spec.
+    #[error(
+        "`{0}` is one URL for every suffix this ephemeral spec deploys under, but Square signs the URL it posts to, so every other environment would refuse its deliveries: write `{{suffix}}` where the environments' URLs differ (https://hooks-{{suffix}}.example.com/webhook/square), or leave it out and the receiver uses the URL it was called at"
+    )]
+    SharedNotificationUrl(String),
     /// Reservations leave less than AWS's unreserved minimum.
     #[error("reserving {total} (receiver {receiver} + processor {processor} + audit {audit}) leaves {left} of the account's {account} unreserved; AWS keeps at least {min} unreserved, so reservations may total at most {allowed}", min = crate::ir::derive::MIN_UNRESERVED)]
     UnreservedBelowMinimum {

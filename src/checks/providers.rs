@@ -2,7 +2,7 @@
 
 use super::{Finding, Problem, finding};
 use crate::ir::names::is_lower_kebab;
-use crate::spec::{EventId, Loc, Provider, Scheme, Spec};
+use crate::spec::{EventId, Lifecycle, Loc, Provider, Scheme, Spec};
 
 pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
     if spec.providers.is_empty() {
@@ -34,11 +34,23 @@ pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
                 Problem::BadProviderName(name.value.clone()),
             ));
         }
-        check_provider(&format!("providers.{}", name.value), name, provider, out);
+        check_provider(
+            &format!("providers.{}", name.value),
+            name,
+            provider,
+            spec.lifecycle.value,
+            out,
+        );
     }
 }
 
-fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Finding>) {
+fn check_provider(
+    path: &str,
+    name: &Loc<String>,
+    p: &Provider,
+    lifecycle: Lifecycle,
+    out: &mut Vec<Finding>,
+) {
     let scheme = p.scheme.value;
     let at = name.at;
     let misplaced = |field: &'static str, only_for: &'static str| Problem::FieldNotForScheme {
@@ -78,12 +90,25 @@ fn check_provider(path: &str, name: &Loc<String>, p: &Provider, out: &mut Vec<Fi
         }
     } else if let Some(url) = &p.notification_url {
         let host = url.strip_prefix("https://").unwrap_or("");
-        if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+        let rendered = url.replace(crate::ir::SUFFIX_PLACEHOLDER, "x");
+        if host.is_empty()
+            || host.starts_with('/')
+            || url.contains(char::is_whitespace)
+            || rendered.contains(['{', '}', '$'])
+        {
             out.push(finding(
                 url,
                 at,
                 format!("{path}.notification_url"),
                 Problem::BadNotificationUrl(url.value.clone()),
+            ));
+        } else if lifecycle == Lifecycle::Ephemeral && !url.contains(crate::ir::SUFFIX_PLACEHOLDER)
+        {
+            out.push(finding(
+                url,
+                at,
+                format!("{path}.notification_url"),
+                Problem::SharedNotificationUrl(url.value.clone()),
             ));
         }
     }

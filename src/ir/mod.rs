@@ -61,6 +61,9 @@ pub struct Stack {
     pub tables: capacity::Tables,
 }
 
+/// Where a notification URL names the environment: `https://hooks-{suffix}.example.com/...`.
+pub const SUFFIX_PLACEHOLDER: &str = "{suffix}";
+
 /// A provider as the stack serves it.
 #[derive(Clone, Debug)]
 pub struct ProviderModel {
@@ -72,8 +75,12 @@ pub struct ProviderModel {
     pub tolerance: Option<Duration>,
     /// Where the provider's event id is.
     pub event_id: EventId,
-    /// Square's notification URL override.
+    /// Square's notification URL override, for the spec's own suffix (what `wh dev` and
+    /// `wh send` sign with).
     pub notification_url: Option<String>,
+    /// The same override as the template writes it: `{suffix}` as `${EnvironmentSuffix}`, so
+    /// each environment of an ephemeral spec signs its own URL.
+    pub notification_url_template: Option<String>,
     /// Generic HMAC parameters.
     pub hmac: Option<HmacParams>,
     /// The secret holding the signing key.
@@ -407,7 +414,14 @@ pub fn lower(spec: &Spec) -> Stack {
                     .map(|e| e.value.clone())
                     .or_else(|| p.scheme.default_event_id())
                     .unwrap_or(EventId::JsonPointer("/id".into())),
-                notification_url: p.notification_url.as_ref().map(|u| u.value.clone()),
+                notification_url: p
+                    .notification_url
+                    .as_ref()
+                    .map(|u| u.value.replace(SUFFIX_PLACEHOLDER, &spec.suffix.value)),
+                notification_url_template: p
+                    .notification_url
+                    .as_ref()
+                    .map(|u| u.value.replace(SUFFIX_PLACEHOLDER, "${EnvironmentSuffix}")),
                 hmac: (p.scheme.value == Scheme::HmacSha256).then(|| HmacParams {
                     header: p
                         .header

@@ -152,7 +152,7 @@ fn environment(t: &Template, f: Function) -> Value {
                 );
                 vars.insert(
                     format!("WH_NOTIFICATION_URL_{}", p.env_key()),
-                    notification_url(t, &p.name, p.notification_url.as_deref()),
+                    notification_url(t, &p.name, p.notification_url_template.as_deref()),
                 );
             }
         }
@@ -173,7 +173,11 @@ fn environment(t: &Template, f: Function) -> Value {
 /// the API's own URL.
 fn notification_url(t: &Template, provider: &str, spec_override: Option<&str>) -> Value {
     if let Some(url) = spec_override {
-        return Value::String(url.to_owned());
+        return if url.contains("${") {
+            sub(url)
+        } else {
+            Value::String(url.to_owned())
+        };
     }
     match &t.stack.domain {
         Some(domain) => Value::String(format!("https://{}/webhook/{provider}", domain.name)),
