@@ -232,7 +232,9 @@ fn every_compiled_template_is_lint_and_serverless_rules_clean() {
 fn the_bootstrap_template_is_lint_clean() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bootstrap.json");
-    let text = wh::emit::cloudformation::render(&wh::deploy::bootstrap::template());
+    let text = wh::emit::cloudformation::render(&wh::deploy::bootstrap::template(
+        &wh::deploy::bootstrap::ApiLogging::Own,
+    ));
     std::fs::write(&path, text).unwrap();
     let o = cfn_lint(&path);
     assert!(

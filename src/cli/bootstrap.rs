@@ -15,6 +15,54 @@ use super::deploy::{
 };
 use super::{Outcome, OutputFormat, runtime};
 
+/// Deploys the bootstrap template for `step` through a change set; `Ok(true)` when something
+/// changed.
+async fn deploy_step(
+    cf: &aws_sdk_cloudformation::Client,
+    step: &bootstrap::ApiLogging,
+    poll: Duration,
+    out: &Printer,
+) -> Result<bool, Outcome> {
+    let (_, kind) = stack::deploy_state(cf, bootstrap::STACK_NAME)
+        .await
+        .map_err(report)?;
+    let deployment = Deployment {
+        stack: bootstrap::STACK_NAME.into(),
+        template: TemplateSource::Body(render(&bootstrap::template(step))),
+        parameters: vec![],
+        tags: vec![("wh:bootstrap".into(), env!("CARGO_PKG_VERSION").into())],
+        role_arn: None,
+    };
+    let set = change_set_name();
+    match stack::create_change_set(cf, &deployment, kind, &set, poll)
+        .await
+        .map_err(report)?
+    {
+        Prepared::NoChanges => Ok(false),
+        Prepared::ChangeSet { plan, .. } => {
+            show_plan(&plan, out);
+            let after = stack::newest_event(cf, bootstrap::STACK_NAME)
+                .await
+                .map_err(report)?;
+            stack::execute_change_set(cf, bootstrap::STACK_NAME, &set)
+                .await
+                .map_err(report)?;
+            let op = Operation {
+                stack: bootstrap::STACK_NAME,
+                after: after.as_deref(),
+                success: &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
+                expected: Some(plan.changes.len()),
+            };
+            let finished = follow(cf, op, poll, out, ctrl_c()).await?;
+            if show_finished(&finished, bootstrap::STACK_NAME, out) {
+                Ok(true)
+            } else {
+                Err(Outcome::Failed)
+            }
+        }
+    }
+}
+
 /// Arguments of `wh bootstrap`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -73,44 +121,41 @@ async fn run_async(args: &Args, out: &Printer) -> Outcome {
     ));
     let poll = args.poll;
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
-    let (_, kind) = match stack::deploy_state(&cf, bootstrap::STACK_NAME).await {
-        Ok(state) => state,
+    let our_role = match bootstrap::our_role_name(&cf).await {
+        Ok(r) => r,
         Err(e) => return report(e),
     };
-    let deployment = Deployment {
-        stack: bootstrap::STACK_NAME.into(),
-        template: TemplateSource::Body(render(&bootstrap::template())),
-        parameters: vec![],
-        tags: vec![("wh:bootstrap".into(), env!("CARGO_PKG_VERSION").into())],
-        role_arn: None,
-    };
-    let set = change_set_name();
-    match stack::create_change_set(&cf, &deployment, kind, &set, poll).await {
+    let account_role = match bootstrap::account_logging_role(&sdk).await {
+        Ok(r) => r,
         Err(e) => return report(e),
-        Ok(Prepared::NoChanges) => out.say("no changes: already bootstrapped"),
-        Ok(Prepared::ChangeSet { plan, .. }) => {
-            show_plan(&plan, out);
-            let after = match stack::newest_event(&cf, bootstrap::STACK_NAME).await {
-                Ok(a) => a,
-                Err(e) => return report(e),
-            };
-            if let Err(e) = stack::execute_change_set(&cf, bootstrap::STACK_NAME, &set).await {
-                return report(e);
-            }
-            let op = Operation {
-                stack: bootstrap::STACK_NAME,
-                after: after.as_deref(),
-                success: &["CREATE_COMPLETE", "UPDATE_COMPLETE"],
-                expected: Some(plan.changes.len()),
-            };
-            let finished = match follow(&cf, op, poll, out, ctrl_c()).await {
-                Ok(f) => f,
-                Err(o) => return o,
-            };
-            if !show_finished(&finished, bootstrap::STACK_NAME, out) {
-                return Outcome::Failed;
-            }
+    };
+    let steps = bootstrap::logging_steps(account_role.as_deref(), our_role.as_deref());
+    if let [bootstrap::ApiLogging::Existing(role)] = steps.as_slice() {
+        out.say(&format!(
+            "API Gateway already logs to CloudWatch with {role}: left as it is (the setting is one per account and region)"
+        ));
+    }
+    let mut changed = false;
+    for (i, step) in steps.iter().enumerate() {
+        if steps.len() > 1 {
+            out.say(&format!(
+                "step {} of {}: {}",
+                i + 1,
+                steps.len(),
+                match step {
+                    bootstrap::ApiLogging::RoleOnly =>
+                        "the bucket and API Gateway's logging role (the role propagates in IAM before it is used)",
+                    _ => "API Gateway's account setting, pointed at the role",
+                }
+            ));
         }
+        match deploy_step(&cf, step, poll, out).await {
+            Ok(c) => changed |= c,
+            Err(o) => return o,
+        }
+    }
+    if !changed {
+        out.say("no changes: already bootstrapped");
     }
     let bucket = bootstrap::bucket_name(&account, &region);
     match bootstrap::bucket_exists(&aws_sdk_s3::Client::new(&sdk), &bucket).await {

@@ -33,11 +33,72 @@ pub async fn bucket_exists(
 /// short enough that old zips do not pile up.
 pub const NONCURRENT_DAYS: u32 = 30;
 
+/// What the bootstrap stack does about API Gateway's account-level CloudWatch Logs role,
+/// without which a stage with access or execution logging fails to deploy.
+///
+/// `AWS::ApiGateway::Account` is one setting per account and region: "To avoid overwriting
+/// other roles, you should only have one AWS::ApiGateway::Account resource per region per
+/// account"
+/// (<https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-apigateway-account.html>).
+/// And setting it right after its role is created is a known race ("The role ARN does not have
+/// required permissions set to API Gateway": IAM has not propagated the role yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiLogging {
+    /// The account already logs through a role of its own: leave the setting alone.
+    Existing(String),
+    /// First step of a fresh account: create the role only, so it has propagated by the time
+    /// the second step points the account at it.
+    RoleOnly,
+    /// The role, and the account setting pointing at it.
+    Own,
+}
+
+/// The output naming the role this stack made for API Gateway.
+pub const ROLE_OUTPUT: &str = "ApiGatewayCloudWatchRoleArn";
+
+/// What to deploy, given the role the account logs with now (`GetAccount`'s
+/// `cloudwatchRoleArn`) and the name of the role this stack made, if it exists: the steps, in
+/// order.
+pub fn logging_steps(account_role: Option<&str>, our_role_name: Option<&str>) -> Vec<ApiLogging> {
+    let ours = |arn: &str| our_role_name.is_some_and(|name| arn.rsplit('/').next() == Some(name));
+    match (account_role, our_role_name) {
+        (Some(arn), _) if !ours(arn) => vec![ApiLogging::Existing(arn.into())],
+        (_, Some(_)) => vec![ApiLogging::Own],
+        (_, None) => vec![ApiLogging::RoleOnly, ApiLogging::Own],
+    }
+}
+
+/// The logical id of the role this stack makes for API Gateway.
+pub const ROLE_ID: &str = "ApiGatewayCloudWatchRole";
+
+/// The name of the role the bootstrap stack made for API Gateway, if it has one.
+pub async fn our_role_name(
+    cf: &aws_sdk_cloudformation::Client,
+) -> Result<Option<String>, super::DeployError> {
+    // ListStackResources rather than DescribeStackResource: one answer for "no such stack"
+    // and "no such resource" (the stack's dozen resources fit the first page).
+    match cf
+        .list_stack_resources()
+        .stack_name(STACK_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .stack_resource_summaries()
+            .iter()
+            .find(|r| r.logical_resource_id() == Some(ROLE_ID))
+            .and_then(|r| r.physical_resource_id())
+            .map(str::to_owned)),
+        // No stack: CloudFormation says so with a ValidationError.
+        Err(e) if super::error_code(&e) == Some("ValidationError") => Ok(None),
+        Err(e) => Err(super::aws_error("CloudFormation ListStackResources", e)),
+    }
+}
+
 /// The bootstrap template: the artifact bucket (SSE-S3, private, versioned, TLS only, old
-/// versions expiring) and API Gateway's account-level CloudWatch Logs role, without which a
-/// stage with access or execution logging fails to deploy.
-pub fn template() -> Value {
-    json!({
+/// versions expiring) and, as `logging` says, API Gateway's CloudWatch Logs role and setting.
+pub fn template(logging: &ApiLogging) -> Value {
+    let mut t = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("wh bootstrap: artifact bucket and API Gateway logging role (wh {})", env!("CARGO_PKG_VERSION")),
         "Resources": {
@@ -89,7 +150,7 @@ pub fn template() -> Value {
                     }
                 }
             },
-            "ApiGatewayCloudWatchRole": {
+            ROLE_ID: {
                 "Type": "AWS::IAM::Role",
                 // The account setting keeps pointing at it after this stack is gone.
                 "DeletionPolicy": "Retain",
@@ -122,12 +183,39 @@ pub fn template() -> Value {
                 "Description": "Bucket wh deploy uploads function zips and templates to",
                 "Value": {"Ref": "ArtifactBucket"}
             },
-            "ApiGatewayCloudWatchRoleArn": {
+            ROLE_OUTPUT: {
                 "Description": "API Gateway's account-level CloudWatch Logs role",
                 "Value": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
             }
         }
-    })
+    });
+    let resources = t["Resources"].as_object_mut().expect("an object");
+    match logging {
+        ApiLogging::Own => {}
+        ApiLogging::RoleOnly => {
+            resources.remove("ApiGatewayAccount");
+        }
+        ApiLogging::Existing(_) => {
+            resources.remove("ApiGatewayAccount");
+            resources.remove(ROLE_ID);
+            if let Some(outputs) = t["Outputs"].as_object_mut() {
+                outputs.remove(ROLE_OUTPUT);
+            }
+        }
+    }
+    t
+}
+
+/// The role API Gateway logs with in this account and region, if one is set.
+pub async fn account_logging_role(
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<String>, super::DeployError> {
+    let out = aws_sdk_apigateway::Client::new(sdk)
+        .get_account()
+        .send()
+        .await
+        .map_err(|e| super::aws_error("API Gateway GetAccount", e))?;
+    Ok(out.cloudwatch_role_arn.filter(|arn| !arn.is_empty()))
 }
 
 #[cfg(test)]
@@ -135,8 +223,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_accounts_own_logging_role_is_left_alone_and_a_new_one_is_set_in_two_steps() {
+        let theirs = "arn:aws:iam::123456789012:role/ops-apigw-logs";
+        let (ours, our_name) = (
+            "arn:aws:iam::123456789012:role/wh-bootstrap-ApiGatewayCloudWatchRole-X",
+            "wh-bootstrap-ApiGatewayCloudWatchRole-X",
+        );
+        assert_eq!(
+            logging_steps(Some(theirs), None),
+            [ApiLogging::Existing(theirs.into())]
+        );
+        assert_eq!(
+            logging_steps(Some(theirs), Some(our_name)),
+            [ApiLogging::Existing(theirs.into())]
+        );
+        assert_eq!(logging_steps(Some(ours), Some(our_name)), [ApiLogging::Own]);
+        assert_eq!(logging_steps(None, Some(our_name)), [ApiLogging::Own]);
+        assert_eq!(
+            logging_steps(None, None),
+            [ApiLogging::RoleOnly, ApiLogging::Own]
+        );
+        let kept = template(&ApiLogging::Existing(theirs.into()));
+        assert!(kept["Resources"].get("ApiGatewayAccount").is_none());
+        assert!(kept["Resources"].get("ApiGatewayCloudWatchRole").is_none());
+        let first = template(&ApiLogging::RoleOnly);
+        assert!(first["Resources"].get("ApiGatewayAccount").is_none());
+        assert!(first["Resources"].get("ApiGatewayCloudWatchRole").is_some());
+        assert!(
+            template(&ApiLogging::Own)["Resources"]
+                .get("ApiGatewayAccount")
+                .is_some()
+        );
+    }
+
+    #[test]
     fn the_template_names_the_bucket_by_the_convention_deploy_uses() {
-        let t = template();
+        let t = template(&ApiLogging::Own);
         let name = &t["Resources"]["ArtifactBucket"]["Properties"]["BucketName"]["Fn::Sub"];
         assert_eq!(
             name.as_str()

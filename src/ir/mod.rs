@@ -308,7 +308,7 @@ pub fn alarms(t: &Thresholds) -> Vec<Alarm> {
         ),
         alarm(
             "alert-failures-depth".into(),
-            "Alerts SNS could not deliver to a subscriber".into(),
+            "Alerts SNS gave up delivering (50 e-mail attempts over about 6 hours); no action: the alert topic is what failed. wh status shows it".into(),
             AlarmMetric::AlertFailureDepth,
             1,
         ),

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::exceptions::{GUARD_ALERT_FAILURE_ALARM, attach};
 use super::{Template, functions::function_id, ids, pascal_id, r, resource, sub};
 use crate::ir::AlarmMetric;
 
@@ -9,27 +10,37 @@ pub(super) fn emit(t: &mut Template) {
     let n = t.names.clone();
     for alarm in t.stack.alarms.clone() {
         let (namespace, metric, dimensions, statistic) = metric(t, alarm.metric);
-        t.add(
-            format!("{}Alarm", pascal_id(&alarm.slug)),
-            resource(
-                "AWS::CloudWatch::Alarm",
-                json!({
-                    "AlarmName": sub(n.alarm(&alarm.slug)),
-                    "AlarmDescription": alarm.description,
-                    "Namespace": namespace,
-                    "MetricName": metric,
-                    "Dimensions": dimensions,
-                    "Statistic": statistic,
-                    "Period": alarm.period_secs,
-                    "EvaluationPeriods": 1,
-                    "Threshold": alarm.threshold,
-                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                    "TreatMissingData": "notBreaching",
-                    "AlarmActions": [r(ids::ALERT_TOPIC)],
-                    "OKActions": [r(ids::ALERT_TOPIC)],
-                }),
-            ),
+        // Alerts that SNS could not deliver are e-mails that failed: notifying the same topic
+        // would send the news down the path that just failed. That alarm has no action; it shows
+        // in CloudWatch and in `wh status`, which lists every alarm in ALARM.
+        let silent = alarm.metric == AlarmMetric::AlertFailureDepth;
+        let actions = if silent {
+            json!([])
+        } else {
+            json!([r(ids::ALERT_TOPIC)])
+        };
+        let mut alarm_resource = resource(
+            "AWS::CloudWatch::Alarm",
+            json!({
+                "AlarmName": sub(n.alarm(&alarm.slug)),
+                "AlarmDescription": alarm.description,
+                "Namespace": namespace,
+                "MetricName": metric,
+                "Dimensions": dimensions,
+                "Statistic": statistic,
+                "Period": alarm.period_secs,
+                "EvaluationPeriods": 1,
+                "Threshold": alarm.threshold,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": actions,
+                "OKActions": actions,
+            }),
         );
+        if silent {
+            attach(&mut alarm_resource, &[GUARD_ALERT_FAILURE_ALARM]);
+        }
+        t.add(format!("{}Alarm", pascal_id(&alarm.slug)), alarm_resource);
     }
 }
 

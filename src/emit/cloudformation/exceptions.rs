@@ -143,6 +143,14 @@ pub const GUARD_END_OF_FAILURE_PATH: Exception = Exception {
     reason: END_OF_FAILURE_PATH.reason,
 };
 
+/// The alarm on undeliverable alerts has no action (CT.CLOUDWATCH.PR.1).
+pub const GUARD_ALERT_FAILURE_ALARM: Exception = Exception {
+    id: "cloudwatch_alarm_action_check",
+    scanner: Scanner::CfnGuard,
+    applies_to: "the alert-failures depth alarm",
+    reason: "Its only possible action is the alert topic, whose e-mail delivery is what failed; it shows in CloudWatch and in wh status",
+};
+
 /// Every exception, for the README check.
 pub const ALL: &[Exception] = &[
     NO_VPC,
@@ -159,6 +167,7 @@ pub const ALL: &[Exception] = &[
     GUARD_PERMISSION_BY_SUB,
     GUARD_LOG_RETENTION,
     GUARD_END_OF_FAILURE_PATH,
+    GUARD_ALERT_FAILURE_ALARM,
 ];
 
 /// Writes `exceptions` into `resource`'s `Metadata`, beside any already there.
