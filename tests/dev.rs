@@ -304,18 +304,30 @@ fn wh_send_signs_every_providers_sample_events() {
         dev.dir.path().join(".wh/dev-secrets/spec.json").is_file(),
         "secrets generated for the run"
     );
-    for provider in ["stripe", "svix", "github", "shopify", "square", "acme"] {
+    // svix twice: with the standard's webhook-* headers, and with Svix's default svix-* ones.
+    for (provider, extra) in [
+        ("stripe", None),
+        ("svix", None),
+        ("svix", Some("--svix-headers")),
+        ("github", None),
+        ("shopify", None),
+        ("square", None),
+        ("acme", None),
+    ] {
+        let target = format!("{}/live", dev.url);
+        let mut args = vec![
+            "send",
+            "spec.yaml",
+            provider,
+            "--count",
+            "2",
+            "--target",
+            &target,
+        ];
+        args.extend(extra);
         let o = Command::new(env!("CARGO_BIN_EXE_wh"))
             .current_dir(dev.dir.path())
-            .args([
-                "send",
-                "spec.yaml",
-                provider,
-                "--count",
-                "2",
-                "--target",
-                &format!("{}/live", dev.url),
-            ])
+            .args(&args)
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout);

@@ -13,7 +13,7 @@ use crate::backends::{BackendError, Queue, Secrets, Store};
 use crate::headers::Headers;
 use crate::model::{QueueMessage, Status, UNSTORED_HEADERS, WebhookRecord, webhook_id};
 use crate::secret::SecretError;
-use crate::verify::{self, Scheme};
+use crate::verify::{self, STANDARD_WEBHOOKS_ID, Scheme};
 
 /// Where a provider's event id is found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,6 +210,14 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
             );
         };
         let event_id = match &provider.event_id {
+            // Standard Webhooks' default id header: read it from the family the signature used
+            // (`webhook-*` or Svix's default `svix-*`), as verification did.
+            EventIdSource::Header(name)
+                if matches!(provider.scheme, Scheme::StandardWebhooks { .. })
+                    && name.eq_ignore_ascii_case(STANDARD_WEBHOOKS_ID[0]) =>
+            {
+                verify::standard_webhooks_id(&request.headers).map(str::to_owned)
+            }
             EventIdSource::Header(name) => request.headers.get(name).map(str::to_owned),
             EventIdSource::JsonPointer(pointer) => {
                 document.pointer(pointer).and_then(|v| match v {

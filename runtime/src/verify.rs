@@ -124,7 +124,8 @@ pub fn verify(
             )
         }
         Scheme::StandardWebhooks { tolerance_secs } => {
-            let id = required_any(headers, &["webhook-id", "svix-id"])?;
+            let id = standard_webhooks_id(headers)
+                .ok_or_else(|| VerifyError::MissingHeader(STANDARD_WEBHOOKS_ID[0].to_owned()))?;
             let ts = required_any(headers, &["webhook-timestamp", "svix-timestamp"])?;
             let header = required_any(headers, &["webhook-signature", "svix-signature"])?;
             let timestamp: i64 = ts
@@ -292,6 +293,17 @@ fn required<'h>(headers: &'h Headers, name: &str) -> Result<&'h str, VerifyError
     headers
         .get(name)
         .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
+}
+
+/// The message-id headers of Standard Webhooks, in the order they are read: the standard's own,
+/// then Svix's, which Svix sends by default ("svix-id", "svix-timestamp", "svix-signature";
+/// <https://docs.svix.com/receiving/verifying-payloads/how-manual>).
+pub const STANDARD_WEBHOOKS_ID: [&str; 2] = ["webhook-id", "svix-id"];
+
+/// The message id a Standard Webhooks signature covers: the same header verification reads, so
+/// the event id stored is the one that was signed, whichever family the sender used.
+pub fn standard_webhooks_id(headers: &Headers) -> Option<&str> {
+    STANDARD_WEBHOOKS_ID.iter().find_map(|n| headers.get(n))
 }
 
 fn required_any<'h>(headers: &'h Headers, names: &[&str]) -> Result<&'h str, VerifyError> {

@@ -195,6 +195,59 @@ async fn an_unfilled_secret_answers_503_and_is_not_cached() {
 }
 
 #[tokio::test]
+async fn svix_and_standard_webhooks_headers_both_give_the_signed_id() {
+    // Svix sends svix-id, svix-timestamp and svix-signature by default
+    // (docs.svix.com, "Verifying Webhooks Manually"); the standard's names are webhook-*.
+    let scheme = Scheme::StandardWebhooks {
+        tolerance_secs: 300,
+    };
+    let mut config = config();
+    config.providers.insert(
+        "svix".into(),
+        ProviderConfig {
+            scheme: scheme.clone(),
+            event_id: EventIdSource::Header("webhook-id".into()),
+        },
+    );
+    let secrets = secrets();
+    secrets.set("svix", SecretValue::new(SECRET));
+    let r = Receiver::new(
+        config,
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        secrets,
+    );
+    let body = r#"{"type":"invoice.paid","data":{"id":"in_1"}}"#;
+    for (family, id) in [("webhook-", "msg_standard"), ("svix-", "msg_svix")] {
+        let headers: Headers = sign(&scheme, SECRET, body.as_bytes(), NOW.unix_timestamp(), id)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k.replace("webhook-", family), v))
+            .collect();
+        let response = r
+            .handle(
+                Request {
+                    provider: "svix".into(),
+                    headers,
+                    body: body.as_bytes().to_vec(),
+                    trace_header: None,
+                },
+                NOW,
+            )
+            .await;
+        assert_eq!(response.status, 200, "{family}: {}", response.body);
+        let stored = r
+            .backends()
+            .0
+            .get(response.body["webhookId"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.event_id, id, "{family}");
+    }
+}
+
+#[tokio::test]
 async fn a_redelivery_answers_the_same_id_and_is_not_enqueued_again() {
     let r = receiver();
     let body = event("evt_1", "payment_intent.succeeded", "pi_1");

@@ -33,6 +33,10 @@ pub struct Args {
     /// Signing secrets file (default .wh/dev-secrets/<env>.json, as `wh dev` writes it).
     #[arg(long, value_name = "FILE")]
     secrets_file: Option<PathBuf>,
+    /// Standard Webhooks providers only: sign with Svix's default header names (svix-id,
+    /// svix-timestamp, svix-signature) instead of webhook-*.
+    #[arg(long)]
+    svix_headers: bool,
     /// How to print the answers.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -190,6 +194,14 @@ pub fn run(args: &Args) -> Outcome {
     };
     let url = format!("{target}/webhook/{}", provider.name);
     let scheme = dev::runtime_scheme(provider, url.clone());
+    if args.svix_headers && !matches!(scheme, wh_runtime::verify::Scheme::StandardWebhooks { .. }) {
+        eprintln!(
+            "wh send: --svix-headers is for standard-webhooks providers; {} uses the {} scheme",
+            provider.name,
+            provider.scheme.as_str()
+        );
+        return Outcome::Error;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -207,6 +219,11 @@ pub fn run(args: &Args) -> Outcome {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let (mut headers, body, id) = sample_event(provider, args.event.as_deref(), now);
         match sign(&scheme, &secret, &body, now, &id) {
+            Ok(signed) if args.svix_headers => headers.extend(
+                signed
+                    .into_iter()
+                    .map(|(k, v)| (k.replace("webhook-", "svix-"), v)),
+            ),
             Ok(signed) => headers.extend(signed),
             Err(e) => {
                 eprintln!(
