@@ -253,12 +253,26 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 .collect(),
             trace_header: request.trace_header.clone(),
         };
-        let (outcome, stored) = match self.store.insert_new(&record).await {
+        let (outcome, mut stored) = match self.store.insert_new(&record).await {
             Ok(None) => (Outcome::Accepted, record),
             Ok(Some(existing)) => (Outcome::Duplicate, existing),
             Err(e) => return self.failed(&id, "store", &e),
         };
-        // A duplicate is enqueued again only if its first delivery never reached the queue.
+        // A redelivery of a webhook that failed every attempt (a provider's "resend" after a
+        // fix) gets a new life: attempts reset, back through the queue. Acknowledging it as a
+        // duplicate would drop it.
+        if stored.status == Status::Failed {
+            match self.store.reopen_failed(&id).await {
+                Ok(true) => {
+                    tracing::warn!(webhook_id = %id, attempts = stored.attempts, last_error = stored.last_error.as_deref().unwrap_or(""), "a FAILED webhook was delivered again: attempts reset, enqueued again");
+                    stored.status = Status::Received;
+                }
+                Ok(false) => {}
+                Err(e) => return self.failed(&id, "reopen", &e),
+            }
+        }
+        // A duplicate is enqueued again only if its first delivery never reached the queue, or
+        // it had failed for good.
         if stored.status == Status::Received {
             let message = QueueMessage {
                 webhook_id: id.clone(),

@@ -381,6 +381,15 @@ async fn every_status_change_moves_the_webhook_in_the_sharded_index() {
         .await
         .unwrap();
     assert_eq!(key().await, "FAILED#31");
+    // A redelivery reopens it: back in RECEIVED, attempts reset, the last error gone; only once.
+    assert!(store.reopen_failed("3f00").await.unwrap());
+    assert_eq!(key().await, "RECEIVED#31");
+    let reopened = store.get("3f00").await.unwrap().unwrap();
+    assert_eq!((reopened.attempts, reopened.last_error), (0, None));
+    assert!(
+        !store.reopen_failed("3f00").await.unwrap(),
+        "only a FAILED webhook reopens"
+    );
     assert!(store.mark_processed("3f00", 4, 1).await.unwrap());
     assert_eq!(key().await, "PROCESSED#31");
 }

@@ -259,6 +259,36 @@ async fn a_redelivery_answers_the_same_id_and_is_not_enqueued_again() {
     assert_eq!(r.backends().0.webhooks().len(), 1);
 }
 
+#[tokio::test]
+async fn a_failed_webhook_delivered_again_is_enqueued_again_with_its_attempts_reset() {
+    let r = receiver();
+    let body = event("evt_9", "payment_intent.succeeded", "pi_9");
+    let first = r.handle(delivery(&body), NOW).await;
+    let id = first.body["webhookId"].as_str().unwrap().to_owned();
+    let (store, queue, _) = r.backends();
+    assert_eq!(queue.drain().len(), 1);
+    // Every attempt failed: the processor marked it FAILED and the queue moved it to the DLQ.
+    store.record_failure(&id, 5, "boom", true).await.unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().status,
+        Status::Failed
+    );
+
+    // The provider's "resend" after the fix: answered as a duplicate, and enqueued again.
+    let again = r.handle(delivery(&body), NOW).await;
+    assert_eq!((again.status, again.outcome), (200, Outcome::Duplicate));
+    assert_eq!(queue.drain().len(), 1, "back on the queue");
+    let stored = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempts, stored.last_error),
+        (Status::Enqueued, 0, None)
+    );
+    // A processed webhook delivered again stays as it is.
+    store.mark_processed(&id, 1, 0).await.unwrap();
+    r.handle(delivery(&body), NOW).await;
+    assert!(queue.drain().is_empty());
+}
+
 /// A queue that fails its first `n` sends.
 #[derive(Default)]
 struct FlakyQueue {

@@ -89,6 +89,10 @@ impl Store for FeedStore {
         self.track(webhook_id, self.inner.mark_enqueued(webhook_id))
             .await
     }
+    async fn reopen_failed(&self, webhook_id: &str) -> Result<bool, BackendError> {
+        self.track(webhook_id, self.inner.reopen_failed(webhook_id))
+            .await
+    }
     async fn mark_processed(
         &self,
         webhook_id: &str,

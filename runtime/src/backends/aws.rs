@@ -199,6 +199,24 @@ impl Store for DynamoStore {
         .map(|_| ())
     }
 
+    async fn reopen_failed(&self, webhook_id: &str) -> Result<bool, BackendError> {
+        self.update(
+            webhook_id,
+            "SET #status = :received, status_shard = :shard, attempts = :zero REMOVE last_error",
+            "#status = :failed",
+            HashMap::from([
+                (":received".into(), s("RECEIVED")),
+                (":failed".into(), s("FAILED")),
+                (":zero".into(), n(0)),
+                (
+                    ":shard".into(),
+                    s(&status_shard(webhook_id, Status::Received)),
+                ),
+            ]),
+        )
+        .await
+    }
+
     async fn mark_processed(
         &self,
         webhook_id: &str,

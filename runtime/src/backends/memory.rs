@@ -159,6 +159,20 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn reopen_failed(&self, webhook_id: &str) -> Result<bool, BackendError> {
+        let mut map = lock(&self.webhooks);
+        let (record, _) = map
+            .get_mut(webhook_id)
+            .ok_or_else(|| BackendError::NotFound(webhook_id.into()))?;
+        if record.status != Status::Failed {
+            return Ok(false);
+        }
+        record.status = Status::Received;
+        record.attempts = 0;
+        record.last_error = None;
+        Ok(true)
+    }
+
     async fn mark_processed(
         &self,
         webhook_id: &str,

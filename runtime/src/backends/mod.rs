@@ -41,6 +41,12 @@ pub trait Store: Send + Sync {
         &self,
         webhook_id: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// FAILED -> RECEIVED with its attempts reset and its last error cleared, for a
+    /// redelivery of a webhook that failed every attempt; returns whether it was FAILED.
+    fn reopen_failed(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
     /// -> PROCESSED with a TTL, unless already processed; returns whether this call did it.
     fn mark_processed(
         &self,
@@ -122,6 +128,12 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
         webhook_id: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
         (**self).mark_enqueued(webhook_id)
+    }
+    fn reopen_failed(
+        &self,
+        webhook_id: &str,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send {
+        (**self).reopen_failed(webhook_id)
     }
     fn mark_processed(
         &self,
