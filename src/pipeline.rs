@@ -20,6 +20,8 @@ pub struct Compilation {
     pub scanner_exceptions: usize,
     /// What the checks warned of (quotas to raise, work that would lag); the spec compiled.
     pub warnings: Vec<Finding>,
+    /// The capacity model of the stack ([`ir::capacity::model`]).
+    pub capacity: Vec<ir::capacity::Figure>,
 }
 
 impl Compilation {
@@ -75,13 +77,18 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
 /// [`compile`], with handler crates finding `runtime/` at `runtime_path`.
 pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, CompileError> {
     let spec = spec::load(path)?;
-    let (warnings, errors): (Vec<Finding>, Vec<Finding>) = checks::check(&spec)
+    let findings = checks::check(&spec);
+    if !findings.is_empty() {
+        return Err(CompileError::Checks(findings));
+    }
+    let stack = ir::lower(&spec);
+    let capacity = ir::capacity::model(&stack);
+    let (warnings, errors): (Vec<Finding>, Vec<Finding>) = checks::capacity(&spec, &capacity)
         .into_iter()
         .partition(Finding::is_warning);
     if !errors.is_empty() {
         return Err(CompileError::Checks(errors));
     }
-    let stack = ir::lower(&spec);
     let env = env_name(path);
     let label = path
         .file_name()
@@ -93,6 +100,7 @@ pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, Comp
         files: emitted.files,
         scanner_exceptions: emitted.scanner_exceptions,
         warnings,
+        capacity,
     })
 }
 

@@ -199,29 +199,25 @@ fn every_written_exception_has_its_reason_and_is_known() {
                 assert!(known.is_some(), "{env} {id}: {skip}");
                 written += 1;
             }
-            for check in r["Metadata"]["cfn-lint"]["config"]["ignore_checks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let reason = &r["Metadata"]["wh"]["cfn-lint-exceptions"][check.as_str().unwrap()];
-                assert!(
-                    ALL.iter().any(|e| e.id == check && e.reason == reason),
-                    "{env} {id}: {check} without its reason"
-                );
-                written += 1;
-            }
-            for rule in r["Metadata"]["guard"]["SuppressedRules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let reason = &r["Metadata"]["wh"]["cfn-guard-exceptions"][rule.as_str().unwrap()];
-                assert!(
-                    ALL.iter().any(|e| e.id == rule && e.reason == reason),
-                    "{env} {id}: {rule} without its reason"
-                );
-                written += 1;
+            // cfn-lint ignores and cfn-guard suppressions keep their reasons beside them.
+            for (ids, reasons) in [
+                (
+                    &r["Metadata"]["cfn-lint"]["config"]["ignore_checks"],
+                    "cfn-lint-exceptions",
+                ),
+                (
+                    &r["Metadata"]["guard"]["SuppressedRules"],
+                    "cfn-guard-exceptions",
+                ),
+            ] {
+                for check in ids.as_array().into_iter().flatten() {
+                    let reason = &r["Metadata"]["wh"][reasons][check.as_str().unwrap()];
+                    assert!(
+                        ALL.iter().any(|e| e.id == check && e.reason == reason),
+                        "{env} {id}: {check} without its reason"
+                    );
+                    written += 1;
+                }
             }
         }
         // 15 for checkov and cfn-lint; 13 for Control Tower: 3 functions outside a VPC, 6 log

@@ -2,21 +2,19 @@
 //! each need or limit.
 
 use super::{Finding, Problem};
-use crate::ir::capacity::{self, Verdict};
+use crate::ir::capacity::{Figure, Verdict};
 use crate::spec::{Pos, Spec};
 
-pub(super) fn check(spec: &Spec, out: &mut Vec<Finding>) {
-    let stack = crate::ir::lower(spec);
-    for figure in capacity::model(&stack) {
-        if figure.verdict() == Verdict::Holds {
-            continue;
-        }
-        out.push(Finding {
+pub(super) fn check(spec: &Spec, model: &[Figure]) -> Vec<Finding> {
+    model
+        .iter()
+        .filter(|figure| figure.verdict() != Verdict::Holds)
+        .map(|figure| Finding {
             at: position(spec, figure.field),
             path: figure.field.to_owned(),
-            problem: Problem::Capacity(Box::new(figure)),
-        });
-    }
+            problem: Problem::Capacity(Box::new(figure.clone())),
+        })
+        .collect()
 }
 
 /// Where the field `path` is written (or its section, when it was left to its default).

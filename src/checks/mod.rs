@@ -373,9 +373,9 @@ pub(crate) fn finding<T>(
     }
 }
 
-/// Runs every rule over `spec` and returns all findings (errors and warnings, see
-/// [`Finding::is_warning`]), in file order. The capacity model runs on a spec that broke no
-/// other rule: it needs every value in range.
+/// Runs every rule on the spec's own values over `spec` and returns all findings, in file order.
+/// The capacity model's verdicts ([`capacity`]) come after, on a spec that broke none of these:
+/// the model needs every value in range.
 pub fn check(spec: &Spec) -> Vec<Finding> {
     let mut out = Vec::new();
     stack::check(spec, &mut out);
@@ -385,9 +385,14 @@ pub fn check(spec: &Spec) -> Vec<Finding> {
     concurrency::check(spec, &mut out);
     retention::check(spec, &mut out);
     alerts::check(spec, &mut out);
-    if out.is_empty() {
-        capacity::check(spec, &mut out);
-    }
+    out.sort_by_key(|f| f.at);
+    out
+}
+
+/// The capacity model's figures over their limits, placed in `spec`, in file order: errors and
+/// warnings (see [`Finding::is_warning`]).
+pub fn capacity(spec: &Spec, model: &[crate::ir::capacity::Figure]) -> Vec<Finding> {
+    let mut out = capacity::check(spec, model);
     out.sort_by_key(|f| f.at);
     out
 }

@@ -112,8 +112,9 @@ fn compile_one(args: &Args, spec: &Path) -> (Outcome, serde_json::Value) {
         print_summary(spec, &compilation, &files, args.check);
     }
     let derived = compilation.stack.derived();
-    let capacity: Vec<_> = wh::ir::capacity::model(&compilation.stack)
-        .into_iter()
+    let capacity: Vec<_> = compilation
+        .capacity
+        .iter()
         .map(|f| json!({ "verdict": f.verdict(), "headroom": (f.headroom() * 100.0).round() / 100.0, "figure": f }))
         .collect();
     let warnings: Vec<_> = compilation
@@ -237,8 +238,8 @@ fn print_summary(spec: &Path, c: &Compilation, files: &[String], checked: bool) 
         "  capacity at {} (need of limit, headroom; README \"Capacity\"):",
         stack.api.rate
     );
-    for f in wh::ir::capacity::model(stack) {
-        println!("    {}", capacity_line(&f));
+    for f in &c.capacity {
+        println!("    {}", capacity_line(f));
     }
     println!("  {}", security_line(c));
 }

@@ -190,8 +190,7 @@ pub async fn preflight(
             return Err(Outcome::Failed);
         }
     }
-    let model = wh::ir::capacity::model(&t.compilation.stack);
-    match quotas::read(&t.sdk, &model).await {
+    match quotas::read(&t.sdk, &t.compilation.capacity).await {
         Ok(readings) => {
             if let Err(e) = quotas::check(&readings) {
                 eprintln!("preflight: {e}");

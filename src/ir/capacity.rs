@@ -235,7 +235,7 @@ pub struct Tables {
     pub audit_warm_writes: Option<u64>,
 }
 
-/// What the model needs to know of a stack; [`super::lower`] fills it from the spec.
+/// What the model needs to know of a stack ([`super::Stack::load`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Load {
     /// Webhooks per second at the API's steady rate.
@@ -483,7 +483,7 @@ pub const KMS_PER_WEBHOOK: u64 = 2;
 
 /// The capacity model of `stack`: every service on a webhook's path, in path order.
 pub fn model(stack: &Stack) -> Vec<Figure> {
-    let load = stack.load;
+    let load = stack.load();
     let rate = load.rate;
     let rate_text = stack.api.rate.to_string();
     let reserved = |f| u64::from(stack.function(f).reserved);
@@ -577,7 +577,7 @@ pub fn model(stack: &Stack) -> Vec<Figure> {
         field: "limits.max_payload",
         fix: "lower `limits.max_payload`".into(),
     });
-    let tables = stack.tables;
+    let tables = load.tables();
     let table_writes = load.table_writes();
     out.push(Figure {
         service: "DynamoDB",
@@ -669,8 +669,7 @@ pub fn model(stack: &Stack) -> Vec<Figure> {
 
     let stream_shards = load.shards();
     let per_shard = load.records_per_shard();
-    let per_shard_capacity =
-        (f64::from(stack.audit_source.parallelization) / load.audit_secs).floor() as u64;
+    let per_shard_capacity = (f64::from(load.parallelization()) / load.audit_secs).floor() as u64;
     out.push(Figure {
         service: "DynamoDB Streams",
         what: "records per shard",
@@ -679,7 +678,7 @@ pub fn model(stack: &Stack) -> Vec<Figure> {
         unit: "records/s",
         basis: format!(
             "{} records/s ({STREAM_RECORDS} per webhook) over about {stream_shards} shards; ParallelizationFactor {} batches per shard at {} a record",
-            load.stream_records(), stack.audit_source.parallelization, stack.audit_expected_duration
+            load.stream_records(), load.parallelization(), stack.audit_expected_duration
         ),
         bound: Bound::Assumed {
             assumption: "one shard per table partition, a partition per 1,000 write units; AWS publishes no shard count",

@@ -55,10 +55,6 @@ pub struct Stack {
     pub processor_expected_duration: Duration,
     /// The audit logger's expected time per stream record (capacity planning only).
     pub audit_expected_duration: Duration,
-    /// What the capacity model is fed.
-    pub load: capacity::Load,
-    /// The table capacity the template provisions, from the model.
-    pub tables: capacity::Tables,
 }
 
 /// Where a notification URL names the environment: `https://hooks-{suffix}.example.com/...`.
@@ -140,6 +136,8 @@ pub struct Api {
     pub burst: u32,
     /// Largest body.
     pub max_payload: Size,
+    /// A typical body (capacity planning only).
+    pub typical_payload: Size,
 }
 
 /// The WAF per-IP rule.
@@ -199,8 +197,6 @@ pub struct StreamSource {
     pub batch_size: u32,
     /// Retries before the failure destination.
     pub max_retries: u32,
-    /// Batches of one shard processed at once (from the capacity model).
-    pub parallelization: u32,
 }
 
 /// Processing queue and DLQ settings.
@@ -382,15 +378,6 @@ pub fn lower(spec: &Spec) -> Stack {
         timeout_secs: timeout.secs_ceil(),
     };
     let processor = &c.processor;
-    let load = capacity::Load {
-        rate: limits.api_rate.per_second(),
-        burst: *limits.api_burst,
-        typical_payload: limits.typical_payload.bytes(),
-        max_payload: limits.max_payload.bytes(),
-        receiver_secs: c.receiver.expected_duration.as_secs_f64(),
-        processor_secs: processor.expected_duration.as_secs_f64(),
-        audit_secs: c.audit.expected_duration.as_secs_f64(),
-    };
     Stack {
         name: spec.name.value.clone(),
         default_suffix: spec.suffix.value.clone(),
@@ -444,6 +431,7 @@ pub fn lower(spec: &Spec) -> Stack {
             rate: *limits.api_rate,
             burst: *limits.api_burst,
             max_payload: *limits.max_payload,
+            typical_payload: *limits.typical_payload,
         },
         waf: Waf {
             rate: *limits.per_ip_rate,
@@ -482,7 +470,6 @@ pub fn lower(spec: &Spec) -> Stack {
         audit_source: StreamSource {
             batch_size: *c.audit.batch_size,
             max_retries: *c.audit.max_retries,
-            parallelization: load.parallelization(),
         },
         queues: Queues {
             visibility_secs: derive::visibility_timeout(
@@ -517,8 +504,6 @@ pub fn lower(spec: &Spec) -> Stack {
         receiver_expected_duration: *c.receiver.expected_duration,
         processor_expected_duration: *processor.expected_duration,
         audit_expected_duration: *c.audit.expected_duration,
-        tables: load.tables(),
-        load,
     }
 }
 
@@ -529,6 +514,19 @@ impl Stack {
             Function::Receiver => &self.functions[0],
             Function::Processor => &self.functions[1],
             Function::Audit => &self.functions[2],
+        }
+    }
+
+    /// What the capacity model is fed.
+    pub fn load(&self) -> capacity::Load {
+        capacity::Load {
+            rate: self.api.rate.per_second(),
+            burst: self.api.burst,
+            typical_payload: self.api.typical_payload.bytes(),
+            max_payload: self.api.max_payload.bytes(),
+            receiver_secs: self.receiver_expected_duration.as_secs_f64(),
+            processor_secs: self.processor_expected_duration.as_secs_f64(),
+            audit_secs: self.audit_expected_duration.as_secs_f64(),
         }
     }
 

@@ -52,7 +52,7 @@ pub(super) fn emit(t: &mut Template) {
                 "EventSourceArn": att(ids::WEBHOOK_TABLE, "StreamArn"),
                 "StartingPosition": "TRIM_HORIZON",
                 "BatchSize": stream.batch_size,
-                "ParallelizationFactor": stream.parallelization,
+                "ParallelizationFactor": t.stack.load().parallelization(),
                 "BisectBatchOnFunctionError": true,
                 "MaximumRetryAttempts": stream.max_retries,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],

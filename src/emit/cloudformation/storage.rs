@@ -15,7 +15,7 @@ use wh_runtime::items::STATUS_INDEX;
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
 pub(super) fn emit(t: &mut Template) {
-    let capacity = t.stack.tables;
+    let capacity = t.stack.load().tables();
     let mut index = json!({
         "IndexName": STATUS_INDEX,
         "KeySchema": [
