@@ -160,6 +160,27 @@ async fn answers_match_a_deployed_rest_api() {
         "every change reached the audit logger: {s}"
     );
     assert_eq!(s["answers"]["403"], 2);
+
+    // A repeated signature header counts by its first value, as the Lambda glue reads
+    // API Gateway's multiValueHeaders (runtime/tests/lambda_events.rs).
+    let body = stripe_event("e4");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let scheme = Scheme::Stripe {
+        tolerance_secs: 300,
+    };
+    let good = sign(&scheme, SECRET, &body, now, "").unwrap()[0].1.clone();
+    let bad = format!("t={now},v1={}", "0".repeat(64));
+    for (first, second, want) in [(&bad, &good, 401), (&good, &bad, 200)] {
+        let answer = c
+            .post(&hook)
+            .header("Stripe-Signature", first)
+            .header("Stripe-Signature", second)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), want, "first {first}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

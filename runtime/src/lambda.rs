@@ -5,7 +5,6 @@
 //! panic at the first request.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayProxyResponse};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
@@ -22,15 +21,12 @@ use crate::audit::{self, StreamChange};
 use crate::backends::aws::{
     DynamoAudit, DynamoStore, EventBridgeBus, SecretsManagerSecrets, SnsNotifier, SqsQueue,
 };
-use crate::backends::cache::CachedSecrets;
+use crate::backends::cache::{CachedSecrets, SECRET_CACHE};
 use crate::headers::Headers;
 use crate::metrics::emf_line;
 use crate::processor::{Message, Processor, ProcessorConfig};
 use crate::receiver::{Receiver, ReceiverConfig, Request, Response};
 use crate::verify::Scheme;
-
-/// How long the receiver caches a filled signing secret.
-pub const SECRET_TTL: Duration = Duration::from_secs(300);
 
 /// The environment variable a provider's value is passed in (`my-psp` -> `WH_SECRET_ARN_MY_PSP`).
 pub fn provider_var(prefix: &str, provider: &str) -> String {
@@ -78,7 +74,7 @@ pub fn run_receiver(mut config: ReceiverConfig) {
             config,
             DynamoStore::new(&sdk, env("WH_WEBHOOK_TABLE")?),
             SqsQueue::new(&sdk, env("WH_PROCESSING_QUEUE_URL")?),
-            CachedSecrets::new(SecretsManagerSecrets::new(&sdk, arns), SECRET_TTL),
+            CachedSecrets::new(SecretsManagerSecrets::new(&sdk, arns), SECRET_CACHE),
         );
         let receiver = &receiver;
         let (namespace, stack) = (&namespace, &stack);
@@ -112,7 +108,17 @@ pub fn api_request(event: &ApiGatewayProxyRequest, trace_header: Option<String>)
             .get("provider")
             .cloned()
             .unwrap_or_default(),
-        headers: headers(&event.headers),
+        // A REST API's proxy event has each header in `headers` (one value of a repeated one)
+        // and in `multiValueHeaders` (every value, in order) (<https://docs.aws.amazon.com/
+        // apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+        // #apigateway-multivalue-headers-and-parameters>). Reading every value in order and
+        // keeping the first, as `wh dev` does with the request it serves, gives a repeated
+        // signature header one meaning on both.
+        headers: headers(if event.multi_value_headers.is_empty() {
+            &event.headers
+        } else {
+            &event.multi_value_headers
+        }),
         body,
         trace_header,
     }

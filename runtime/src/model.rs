@@ -117,7 +117,8 @@ pub struct NormalisedEvent {
     pub event_id: String,
     /// The provider's event type (the bus event's `detail-type`).
     pub event_type: String,
-    /// The payment or other object the event is about.
+    /// The payment the event is about (for Stripe and Shopify, whatever object the event
+    /// describes: see `normalise`), else the object it describes.
     pub object_id: Option<String>,
     /// The amount, as the provider writes it (minor units for Stripe and Square).
     pub amount: Option<serde_json::Value>,

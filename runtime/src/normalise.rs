@@ -5,6 +5,24 @@
 //! overwrites `succeeded`. States of equal rank are terminal alternatives (succeeded and
 //! canceled): the first one stored stays. Event types not in a table carry no state and never
 //! change one.
+//!
+//! **Which object a state belongs to.** A payment is one object per provider, whatever object an
+//! event describes:
+//! - Stripe: the PaymentIntent. `payment_intent.*` events describe it (`pi_`); `charge.*`
+//!   events describe a Charge (`ch_`) that names it in `payment_intent`; `charge.dispute.*` a
+//!   Dispute (`du_`) naming it in `payment_intent`; `refund.*` and `charge.refund.updated` a
+//!   Refund (`re_`) naming it in `payment_intent`. A legacy charge made without a PaymentIntent
+//!   has `payment_intent: null`: its charge (`ch_`, or the dispute's and refund's `charge`) is
+//!   the payment. Keying each event on its own object split one payment over up to four keys,
+//!   so a dispute never reached the payment it disputes
+//!   (<https://docs.stripe.com/api/charges/object>, <https://docs.stripe.com/api/disputes/object>,
+//!   <https://docs.stripe.com/api/refunds/object>).
+//! - Shopify: the order. `orders/*` bodies are the Order (`id`); `refunds/create`'s body is a
+//!   Refund whose `id` is the refund's and `order_id` the order's
+//!   (<https://shopify.dev/docs/api/webhooks?reference=toml#list-refunds/create>).
+//! - Square: the payment, `data.id` of `payment.*` events.
+//!
+//! The event's own object (the dispute, the refund) stays in `data`.
 
 use serde_json::Value;
 
@@ -28,17 +46,25 @@ pub enum Family {
 }
 
 /// (event type, state, rank) per family. Ranks leave gaps so states can be added between.
+///
+/// Stripe's refund and dispute states need the object (a refund may be partial, a closed
+/// dispute won or lost): see [`state_of`]. `refund.*` events carry no state: a Refund does not
+/// say whether it refunds the whole payment, and Stripe sends `charge.refunded` for every
+/// refund, full or partial, with the charge's `refunded` flag.
 pub const STRIPE_STATES: &[(&str, &str, u32)] = &[
     ("payment_intent.created", "created", 10),
     ("payment_intent.requires_action", "requires_action", 20),
     ("payment_intent.processing", "processing", 30),
     ("payment_intent.payment_failed", "failed", 40),
-    ("payment_intent.succeeded", "succeeded", 50),
-    ("payment_intent.canceled", "canceled", 50),
-    ("charge.succeeded", "succeeded", 50),
     ("charge.failed", "failed", 40),
+    ("payment_intent.succeeded", "succeeded", 50),
+    ("charge.succeeded", "succeeded", 50),
+    ("payment_intent.canceled", "canceled", 50),
+    ("charge.refunded", "partially_refunded", 55),
     ("charge.refunded", "refunded", 60),
     ("charge.dispute.created", "disputed", 70),
+    ("charge.dispute.closed", "dispute_won", 80),
+    ("charge.dispute.closed", "dispute_lost", 80),
     ("charge.dispute.closed", "dispute_closed", 80),
 ];
 
@@ -51,30 +77,96 @@ pub const SQUARE_STATES: &[(&str, &str, u32)] = &[
     ("CANCELED", "canceled", 50),
 ];
 
-/// Shopify order topics.
+/// Shopify order topics. A cancelled order is at the end of its life: a paid order may be
+/// cancelled (and refunded), a cancelled one is never paid again, so `cancelled` outranks both
+/// `paid` and `refunded` (sharing `paid`'s rank kept a paid-then-cancelled order paid, the
+/// first of equal ranks staying). `refunded` means a refund was made: Shopify's Refund does not
+/// say whether it covers the whole order.
 pub const SHOPIFY_STATES: &[(&str, &str, u32)] = &[
     ("orders/create", "created", 10),
     ("orders/paid", "paid", 50),
-    ("orders/cancelled", "cancelled", 50),
     ("refunds/create", "refunded", 60),
+    ("orders/cancelled", "cancelled", 70),
 ];
 
-/// The state an event puts its object in, with its rank.
+/// The row of `table` for `key` with the given state (or the first row for `key`).
+fn lookup(
+    table: &'static [(&'static str, &'static str, u32)],
+    key: &str,
+    state: Option<&str>,
+) -> Option<(&'static str, u32)> {
+    table
+        .iter()
+        .find(|(k, s, _)| *k == key && state.is_none_or(|want| want == *s))
+        .map(|(_, state, rank)| (*state, *rank))
+}
+
+/// The state an event puts its payment in, with its rank; `data` is the whole payload.
 pub fn state_of(family: Family, event_type: &str, data: &Value) -> Option<(&'static str, u32)> {
-    let lookup = |table: &'static [(&'static str, &'static str, u32)], key: &str| {
-        table
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, state, rank)| (*state, *rank))
-    };
     match family {
-        Family::Stripe => lookup(STRIPE_STATES, event_type),
-        Family::Shopify => lookup(SHOPIFY_STATES, event_type),
+        Family::Stripe => {
+            let object = data.pointer("/data/object");
+            let state = match event_type {
+                // "Whether the charge has been fully refunded. If the charge is only partially
+                // refunded, this attribute will still be false."
+                // (<https://docs.stripe.com/api/charges/object#charge_object-refunded>)
+                "charge.refunded" => Some(
+                    match object
+                        .and_then(|o| o.get("refunded"))
+                        .and_then(Value::as_bool)
+                    {
+                        Some(true) => "refunded",
+                        _ => "partially_refunded",
+                    },
+                ),
+                // A closed dispute's status is won, lost or warning_closed
+                // (<https://docs.stripe.com/api/disputes/object#dispute_object-status>).
+                "charge.dispute.closed" => Some(
+                    match object.and_then(|o| o.get("status")).and_then(Value::as_str) {
+                        Some("won") => "dispute_won",
+                        Some("lost") => "dispute_lost",
+                        _ => "dispute_closed",
+                    },
+                ),
+                _ => None,
+            };
+            lookup(STRIPE_STATES, event_type, state)
+        }
+        Family::Shopify => lookup(SHOPIFY_STATES, event_type, None),
         Family::Square => data
             .pointer("/data/object/payment/status")
             .and_then(Value::as_str)
-            .and_then(|status| lookup(SQUARE_STATES, status)),
+            .and_then(|status| lookup(SQUARE_STATES, status, None)),
         Family::StandardWebhooks | Family::Github | Family::Generic => None,
+    }
+}
+
+/// The Stripe payment an event's `data.object` belongs to (see the module docs): the
+/// PaymentIntent, or the charge of a legacy charge. The object's kind is its `object` field
+/// (Stripe sets it on every object), else the event type's prefix.
+fn stripe_payment_id(event_type: &str, object: &Value) -> Option<String> {
+    let field = |key: &str| {
+        object
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let kind = object.get("object").and_then(Value::as_str).unwrap_or(
+        if event_type.starts_with("charge.dispute.") {
+            "dispute"
+        } else if event_type.starts_with("charge.refund.") || event_type.starts_with("refund.") {
+            "refund"
+        } else if event_type.starts_with("charge.") {
+            "charge"
+        } else {
+            "payment_intent"
+        },
+    );
+    match kind {
+        "charge" => field("payment_intent").or_else(|| field("id")),
+        "dispute" | "refund" => field("payment_intent").or_else(|| field("charge")),
+        _ => field("id"),
     }
 }
 
@@ -111,7 +203,12 @@ pub fn normalise(
     let (event_type, object_id, amount, currency) = match family {
         Family::Stripe => (
             text("/type"),
-            id("/data/object/id"),
+            data.pointer("/data/object").and_then(|object| {
+                stripe_payment_id(
+                    data.get("type").and_then(Value::as_str).unwrap_or(""),
+                    object,
+                )
+            }),
             data.pointer("/data/object/amount").cloned(),
             text("/data/object/currency"),
         ),
@@ -132,7 +229,8 @@ pub fn normalise(
         ),
         Family::Shopify => (
             header("x-shopify-topic"),
-            id("/id"),
+            // A Refund's own `id` is the refund's; the order is `order_id`.
+            id("/order_id").or_else(|| id("/id")),
             data.get("total_price").cloned(),
             text("/currency"),
         ),

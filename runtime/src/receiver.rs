@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::backends::{BackendError, Queue, Secrets, Store};
 use crate::headers::Headers;
 use crate::model::{QueueMessage, Status, UNSTORED_HEADERS, WebhookRecord, webhook_id};
-use crate::secret::SecretError;
+use crate::secret::SecretValue;
 use crate::verify::{self, STANDARD_WEBHOOKS_ID, Scheme};
 
 /// Where a provider's event id is found.
@@ -20,6 +20,8 @@ use crate::verify::{self, STANDARD_WEBHOOKS_ID, Scheme};
 pub enum EventIdSource {
     /// A request header.
     Header(String),
+    /// Several request headers, each required and non-empty, joined with `:` in this order.
+    Headers(Vec<String>),
     /// A JSON pointer into the body.
     JsonPointer(String),
 }
@@ -150,48 +152,8 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
             );
         }
-        let secrets = match self.secrets.get(&request.provider).await {
-            Ok(value) => match value.active(now) {
-                Ok(keys) => keys,
-                Err(e @ (SecretError::NotFilled | SecretError::Malformed(_))) => {
-                    tracing::error!(provider = %request.provider, error = %e, "signing secret unusable");
-                    return answer(
-                        503,
-                        Outcome::SecretUnavailable,
-                        json!({ "error": "signing secret not configured", "retryable": true }),
-                    );
-                }
-            },
-            Err(e) => {
-                tracing::error!(provider = %request.provider, error = %e, "signing secret unreadable");
-                return answer(
-                    503,
-                    Outcome::SecretUnavailable,
-                    json!({ "error": "signing secret unavailable", "retryable": true }),
-                );
-            }
-        };
-        if let Err(e) = verify::verify(
-            &provider.scheme,
-            &request.headers,
-            &request.body,
-            &secrets,
-            now.unix_timestamp(),
-        ) {
-            if e.is_configuration() {
-                tracing::error!(provider = %request.provider, error = %e, "signing secret unusable for the scheme");
-                return answer(
-                    503,
-                    Outcome::SecretUnavailable,
-                    json!({ "error": "signing secret not usable", "retryable": true }),
-                );
-            }
-            tracing::warn!(provider = %request.provider, reason = %e, "signature refused");
-            return answer(
-                401,
-                Outcome::SignatureFailure,
-                json!({ "error": "invalid signature" }),
-            );
+        if let Err(refused) = self.verify(provider, &request, now).await {
+            return refused;
         }
 
         // Only now is the body parsed: it is the provider's, verified.
@@ -219,6 +181,11 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 verify::standard_webhooks_id(&request.headers).map(str::to_owned)
             }
             EventIdSource::Header(name) => request.headers.get(name).map(str::to_owned),
+            EventIdSource::Headers(names) => names
+                .iter()
+                .map(|name| request.headers.get(name).filter(|v| !v.is_empty()))
+                .collect::<Option<Vec<_>>>()
+                .map(|values| values.join(":")),
             EventIdSource::JsonPointer(pointer) => {
                 document.pointer(pointer).and_then(|v| match v {
                     Value::String(s) => Some(s.clone()),
@@ -298,6 +265,80 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
             body,
             outcome,
             webhook_id: Some(id),
+        }
+    }
+
+    /// Checks the delivery's signature against the provider's secret. A signature refused by
+    /// the cached secret is checked once more against the secret read anew, when the cache has
+    /// a newer one to offer: a provider signing with a secret just put is accepted at once.
+    async fn verify(
+        &self,
+        provider: &ProviderConfig,
+        request: &Request,
+        now: OffsetDateTime,
+    ) -> Result<(), Response> {
+        let name = request.provider.as_str();
+        let value = self.secrets.get(name).await.map_err(|e| {
+            tracing::error!(provider = name, error = %e, "signing secret unreadable");
+            answer(
+                503,
+                Outcome::SecretUnavailable,
+                json!({ "error": "signing secret unavailable", "retryable": true }),
+            )
+        })?;
+        let check = |value: &SecretValue| -> Result<(), Response> {
+            let keys = value.active(now).map_err(|e| {
+                tracing::error!(provider = name, error = %e, "signing secret unusable");
+                answer(
+                    503,
+                    Outcome::SecretUnavailable,
+                    json!({ "error": "signing secret not configured", "retryable": true }),
+                )
+            })?;
+            match verify::verify(
+                &provider.scheme,
+                &request.headers,
+                &request.body,
+                &keys,
+                now.unix_timestamp(),
+            ) {
+                Ok(()) => Ok(()),
+                Err(e) if e.is_configuration() => {
+                    tracing::error!(provider = name, error = %e, "signing secret unusable for the scheme");
+                    Err(answer(
+                        503,
+                        Outcome::SecretUnavailable,
+                        json!({ "error": "signing secret not usable", "retryable": true }),
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(provider = name, reason = %e, "signature refused");
+                    Err(answer(
+                        401,
+                        Outcome::SignatureFailure,
+                        json!({ "error": "invalid signature" }),
+                    ))
+                }
+            }
+        };
+        match check(&value) {
+            Err(refused) if refused.outcome == Outcome::SignatureFailure => {
+                match self.secrets.refresh(name).await {
+                    Ok(Some(fresh)) => {
+                        tracing::info!(
+                            provider = name,
+                            "signing secret changed since it was cached: read anew"
+                        );
+                        check(&fresh)
+                    }
+                    Ok(None) => Err(refused),
+                    Err(e) => {
+                        tracing::warn!(provider = name, error = %e, "signing secret could not be read anew");
+                        Err(refused)
+                    }
+                }
+            }
+            other => other,
         }
     }
 

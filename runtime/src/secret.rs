@@ -87,6 +87,14 @@ impl SecretValue {
         Ok(keys)
     }
 
+    /// Whether the value can be used at all (filled, and a previous secret has an expiry),
+    /// whatever the time.
+    pub fn usable(&self) -> Result<(), SecretError> {
+        // At the epoch every previous secret is still within its expiry, so only the format
+        // decides.
+        self.active(OffsetDateTime::UNIX_EPOCH).map(drop)
+    }
+
     /// The JSON text stored in the secret.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
 
 use aws_config::SdkConfig;
 use time::OffsetDateTime;
@@ -124,7 +123,7 @@ async fn the_whole_path_runs_on_the_aws_backends() {
     };
     let secrets = CachedSecrets::new(
         SecretsManagerSecrets::new(&sdk, [("stripe".to_owned(), s.secret_arn.clone())].into()),
-        Duration::from_secs(300),
+        wh_runtime::backends::cache::SECRET_CACHE,
     );
     let receiver = Receiver::new(
         config,

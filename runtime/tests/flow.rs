@@ -2,11 +2,10 @@
 //! idempotency, enqueue failures, out-of-order events, alerts and the last attempt.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
-use wh_runtime::backends::cache::CachedSecrets;
+use wh_runtime::backends::cache::{CacheTimes, CachedSecrets, SECRET_CACHE};
 use wh_runtime::backends::memory::{
     MemoryBus, MemoryNotifier, MemoryQueue, MemorySecrets, MemoryStore,
 };
@@ -175,7 +174,7 @@ async fn an_unfilled_secret_answers_503_and_is_not_cached() {
         config(),
         MemoryStore::default(),
         MemoryQueue::default(),
-        CachedSecrets::new(store, Duration::from_secs(300)),
+        CachedSecrets::new(store, SECRET_CACHE),
     );
     let body = event("evt_1", "t", "o");
     let response = r.handle(delivery(&body), NOW).await;
@@ -191,6 +190,61 @@ async fn an_unfilled_secret_answers_503_and_is_not_cached() {
         r.handle(delivery(&body), NOW).await.status,
         200,
         "the filled secret is read at once"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_replaced_under_the_cache_is_accepted_at_once_and_the_old_one_refused() {
+    const NEW: &str = "whsec_bmV3LXNlY3JldC1hZnRlci1sZWFr";
+    let store = MemorySecrets::default();
+    store.set("stripe", SecretValue::new(SECRET));
+    let r = Receiver::new(
+        config(),
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        // The refresh interval (at most one read per 5 s) is the cache's unit tests' subject;
+        // here the secret changes within it.
+        CachedSecrets::new(
+            store,
+            CacheTimes {
+                min_refresh: std::time::Duration::ZERO,
+                ..SECRET_CACHE
+            },
+        ),
+    );
+    assert_eq!(
+        r.handle(delivery(&event("evt_1", "t", "o")), NOW)
+            .await
+            .status,
+        200
+    );
+    // `wh secrets put` after a leak: the provider now signs with NEW.
+    r.backends().2.inner().set("stripe", SecretValue::new(NEW));
+    let body = event("evt_2", "t", "o");
+    let mut signed_new = delivery(&body);
+    signed_new.headers = sign(
+        &Scheme::Stripe {
+            tolerance_secs: 300,
+        },
+        NEW,
+        body.as_bytes(),
+        NOW.unix_timestamp(),
+        "",
+    )
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(
+        r.handle(signed_new, NOW).await.status,
+        200,
+        "the failed verification read the new secret"
+    );
+    // The cache now holds NEW: the leaked secret is refused, without waiting for the TTL.
+    assert_eq!(
+        r.handle(delivery(&event("evt_3", "t", "o")), NOW)
+            .await
+            .status,
+        401
     );
 }
 

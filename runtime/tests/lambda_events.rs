@@ -50,6 +50,69 @@ fn an_api_gateway_proxy_event_becomes_a_request_with_the_raw_bytes() {
     assert_eq!(wire["body"], r#"{"error":"invalid signature"}"#);
 }
 
+/// A REST proxy event whose `Stripe-Signature` came twice, `first` then `second`:
+/// `multiValueHeaders` has both in order, `headers` one of them (here the last).
+fn twice_signed(body: &[u8], first: &str, second: &str) -> ApiGatewayProxyRequest {
+    serde_json::from_value(json!({
+        "resource": "/webhook/{provider}",
+        "path": "/webhook/stripe",
+        "httpMethod": "POST",
+        "headers": { "Content-Type": "application/json", "Stripe-Signature": second },
+        "multiValueHeaders": { "Content-Type": ["application/json"], "Stripe-Signature": [first, second] },
+        "pathParameters": { "provider": "stripe" },
+        "requestContext": { "resourcePath": "/webhook/{provider}", "httpMethod": "POST", "stage": "live", "requestId": "r1", "identity": { "sourceIp": "203.0.113.9" } },
+        "body": std::str::from_utf8(body).unwrap(),
+        "isBase64Encoded": false
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_signature_header_counts_by_its_first_value_as_in_wh_dev() {
+    use wh_runtime::backends::memory::{MemoryQueue, MemorySecrets, MemoryStore};
+    use wh_runtime::receiver::{EventIdSource, ProviderConfig, Receiver, ReceiverConfig};
+    use wh_runtime::secret::SecretValue;
+    use wh_runtime::verify::{Scheme, sign};
+
+    let scheme = Scheme::Stripe {
+        tolerance_secs: 300,
+    };
+    let secret = "whsec_dGVzdC1zZWNyZXQ=";
+    let now = time::macros::datetime!(2026-11-23 12:00 UTC);
+    let body =
+        br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1"}}}"#;
+    let good = sign(&scheme, secret, body, now.unix_timestamp(), "").unwrap()[0]
+        .1
+        .clone();
+    let bad = format!("t={},v1={}", now.unix_timestamp(), "0".repeat(64));
+    let secrets = MemorySecrets::default();
+    secrets.set("stripe", SecretValue::new(secret));
+    let receiver = Receiver::new(
+        ReceiverConfig {
+            providers: [(
+                "stripe".to_owned(),
+                ProviderConfig {
+                    scheme,
+                    event_id: EventIdSource::JsonPointer("/id".into()),
+                },
+            )]
+            .into(),
+            max_payload: 1024,
+        },
+        MemoryStore::default(),
+        MemoryQueue::default(),
+        secrets,
+    );
+    let first_bad = api_request(&twice_signed(body, &bad, &good), None);
+    assert_eq!(
+        first_bad.headers.get("stripe-signature"),
+        Some(bad.as_str())
+    );
+    assert_eq!(receiver.handle(first_bad, now).await.status, 401);
+    let first_good = api_request(&twice_signed(body, &good, &bad), None);
+    assert_eq!(receiver.handle(first_good, now).await.status, 200);
+}
+
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -153,6 +153,11 @@ pub enum Problem {
         "`{0}` is not a JSON pointer; write one starting with `/`, such as /id or /data/object/id"
     )]
     BadJsonPointer(String),
+    /// An event id made of no headers.
+    #[error(
+        "an event id needs at least one header; write headers: [X-Shopify-Topic, X-Shopify-Event-Id], or header: <name>"
+    )]
+    NoEventIdHeaders,
     /// A header name with characters HTTP does not allow.
     #[error("`{0}` is not an HTTP header name; use letters, digits and hyphens")]
     BadHeader(String),

@@ -181,6 +181,24 @@ fn check_provider(
                     Problem::BadHeader(h.clone()),
                 ));
             }
+            EventId::Headers(hs) if hs.is_empty() => {
+                out.push(finding(
+                    event_id,
+                    at,
+                    format!("{path}.event_id.headers"),
+                    Problem::NoEventIdHeaders,
+                ));
+            }
+            EventId::Headers(hs) => {
+                for h in hs.iter().filter(|h| !is_header_name(h)) {
+                    out.push(finding(
+                        event_id,
+                        at,
+                        format!("{path}.event_id.headers"),
+                        Problem::BadHeader(h.clone()),
+                    ));
+                }
+            }
             EventId::JsonPointer(ptr) if !ptr.starts_with('/') => {
                 out.push(finding(
                     event_id,

@@ -25,7 +25,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Set the secret: the new one only (first setup, or after a leak: old signatures stop at once).
+    /// Set the secret: the new one only (first setup, or after a leak: receivers refuse the old
+    /// one within a minute, their secret cache's lifetime).
     Put(Common),
     /// Make the new secret current and keep accepting the current one for --overlap.
     Rotate {
@@ -168,8 +169,13 @@ async fn secrets(c: &Common, change: Change) -> Outcome {
             c.provider
         ),
         _ if stored.as_ref().and_then(|s| s.current.as_ref()).is_some() => format!(
-            "replace the secret of {}: deliveries signed with the current one are refused from now on",
-            c.provider
+            "replace the secret of {}: deliveries signed with the current one are refused {}",
+            c.provider,
+            match place {
+                Place::Aws(..) =>
+                    "by every receiver within a minute (each caches the secret for 60 s)",
+                Place::Dev(_) => "from now on",
+            }
         ),
         _ => format!("set the secret of {}", c.provider),
     };

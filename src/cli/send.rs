@@ -68,6 +68,28 @@ fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
     }
 }
 
+/// The `data.object` of a Stripe event of type `kind`: the object Stripe sends for it (a
+/// Dispute for `charge.dispute.*`, a Refund for `refund.*`, a Charge for `charge.*`, else a
+/// PaymentIntent), each naming the PaymentIntent it belongs to.
+fn stripe_object(kind: &str) -> Value {
+    let (pi, ch) = (format!("pi_{}", hex_id(8)), format!("ch_{}", hex_id(8)));
+    if kind.starts_with("charge.dispute.") {
+        let status = if kind == "charge.dispute.closed" {
+            "lost"
+        } else {
+            "needs_response"
+        };
+        json!({ "id": format!("du_{}", hex_id(8)), "object": "dispute", "amount": 1999, "currency": "eur", "charge": ch, "payment_intent": pi, "reason": "fraudulent", "status": status })
+    } else if kind.starts_with("refund.") || kind.starts_with("charge.refund.") {
+        json!({ "id": format!("re_{}", hex_id(8)), "object": "refund", "amount": 1999, "currency": "eur", "charge": ch, "payment_intent": pi, "status": "succeeded" })
+    } else if kind.starts_with("charge.") {
+        let refunded = kind == "charge.refunded";
+        json!({ "id": ch, "object": "charge", "amount": 1999, "amount_refunded": if refunded { 1999 } else { 0 }, "refunded": refunded, "currency": "eur", "payment_intent": pi, "status": "succeeded" })
+    } else {
+        json!({ "id": pi, "object": "payment_intent", "amount": 1999, "currency": "eur", "status": "succeeded" })
+    }
+}
+
 /// A realistic event of `p`'s provider, with its event id where the spec says it is; returns
 /// headers, body and the event id (Standard Webhooks also signs it, as the message id).
 pub fn sample_event(
@@ -81,11 +103,13 @@ pub fn sample_event(
     };
     let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
     let mut body = match p.scheme {
-        Scheme::Stripe => json!({
-            "id": format!("evt_{id}"), "object": "event", "created": now, "livemode": false,
-            "type": event.unwrap_or("payment_intent.succeeded"),
-            "data": { "object": { "id": format!("pi_{}", hex_id(8)), "object": "payment_intent", "amount": 1999, "currency": "eur", "status": "succeeded" } }
-        }),
+        Scheme::Stripe => {
+            let kind = event.unwrap_or("payment_intent.succeeded");
+            json!({
+                "id": format!("evt_{id}"), "object": "event", "created": now, "livemode": false,
+                "type": kind, "data": { "object": stripe_object(kind) }
+            })
+        }
         Scheme::StandardWebhooks => json!({
             "type": event.unwrap_or("invoice.paid"), "timestamp": now,
             "data": { "id": format!("inv_{}", hex_id(8)), "amount": 1999, "currency": "USD" }
@@ -103,12 +127,19 @@ pub fn sample_event(
             b
         }
         Scheme::Shopify => {
-            headers.push((
-                "X-Shopify-Topic".into(),
-                event.unwrap_or("orders/paid").into(),
-            ));
-            headers.push(("X-Shopify-Shop-Domain".into(), "acme.myshopify.com".into()));
-            json!({ "id": fastrand::u64(1..u64::MAX / 2), "total_price": "19.99", "currency": "EUR", "financial_status": "paid" })
+            let topic = event.unwrap_or("orders/paid");
+            headers.extend([
+                ("X-Shopify-Topic".into(), topic.into()),
+                ("X-Shopify-Shop-Domain".into(), "acme.myshopify.com".into()),
+                ("X-Shopify-API-Version".into(), "2026-10".into()),
+                ("X-Shopify-Webhook-Id".into(), hex_id(16)),
+            ]);
+            let order = fastrand::u64(1..u64::MAX / 2);
+            if topic.starts_with("refunds/") {
+                json!({ "id": fastrand::u64(1..u64::MAX / 2), "order_id": order, "note": "wh send", "refund_line_items": [], "transactions": [{ "kind": "refund", "status": "success", "amount": "19.99", "currency": "EUR" }] })
+            } else {
+                json!({ "id": order, "total_price": "19.99", "currency": "EUR", "financial_status": "paid" })
+            }
         }
         Scheme::Square => json!({
             "merchant_id": "ML8M1AQ1GQG2K", "type": event.unwrap_or("payment.updated"), "created_at": now,
@@ -128,6 +159,23 @@ pub fn sample_event(
             headers.push((h.clone(), id.clone()));
         }
         EventId::Header(_) => {}
+        // Headers the sample already has (Shopify's topic) keep their value; the others carry
+        // the new id. The stored event id is the values joined, as the receiver joins them.
+        EventId::Headers(names) => {
+            let mut parts = Vec::new();
+            for name in names {
+                let existing = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone());
+                parts.push(existing.unwrap_or_else(|| {
+                    headers.push((name.clone(), id.clone()));
+                    id.clone()
+                }));
+            }
+            let joined = parts.join(":");
+            return (headers, body.to_string().into_bytes(), joined);
+        }
         EventId::JsonPointer(ptr) => set_pointer(
             &mut body,
             ptr,

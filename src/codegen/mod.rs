@@ -68,6 +68,13 @@ fn provider_view(p: &ProviderModel) -> ProviderView {
     };
     let event_id = match &p.event_id {
         EventId::Header(h) => format!("EventIdSource::Header({}.to_owned())", lit(h)),
+        EventId::Headers(hs) => format!(
+            "EventIdSource::Headers(vec![{}])",
+            hs.iter()
+                .map(|h| format!("{}.to_owned()", lit(h)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         EventId::JsonPointer(ptr) => format!("EventIdSource::JsonPointer({}.to_owned())", lit(ptr)),
     };
     let family = match p.scheme {

@@ -240,6 +240,7 @@ impl DevStack {
                 .map(|p| {
                     let event_id = match &p.event_id {
                         wh::spec::EventId::Header(h) => EventIdSource::Header(h.clone()),
+                        wh::spec::EventId::Headers(hs) => EventIdSource::Headers(hs.clone()),
                         wh::spec::EventId::JsonPointer(ptr) => {
                             EventIdSource::JsonPointer(ptr.clone())
                         }

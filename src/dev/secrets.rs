@@ -30,13 +30,16 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, SecretValue>, String> {
     })
 }
 
-/// A fresh secret: `whsec_` + base64 of 24 random bytes (valid for every scheme).
-pub fn generate() -> String {
-    let bytes: Vec<u8> = (0..24).map(|_| fastrand::u8(..)).collect();
-    format!(
+/// A fresh secret: `whsec_` + base64 of 24 bytes from the operating system's cryptographic
+/// generator (valid for every scheme). Fails only where the OS has no such generator.
+pub fn generate() -> Result<String, String> {
+    let mut bytes = [0_u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| format!("the operating system's random generator failed: {e}"))?;
+    Ok(format!(
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
+    ))
 }
 
 /// The secrets for `providers`: from `path` if it exists, else generated and written there.
@@ -64,20 +67,53 @@ pub fn load_or_generate(
         }
         return Ok((secrets, false));
     }
-    let secrets: BTreeMap<String, SecretValue> = providers
+    let secrets = providers
         .iter()
-        .map(|p| (p.clone(), SecretValue::new(generate())))
-        .collect();
+        .map(|p| Ok((p.clone(), SecretValue::new(generate()?))))
+        .collect::<Result<BTreeMap<String, SecretValue>, String>>()?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let text = serde_json::to_string_pretty(&secrets).unwrap_or_default();
-    std::fs::write(path, text + "\n")
-        .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    // Created 0600, never readable by others even for a moment.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = |mut file: std::fs::File| {
+        use std::io::Write;
+        file.write_all((text + "\n").as_bytes())
+    };
+    options
+        .open(path)
+        .and_then(write)
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     Ok((secrets, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_24_random_bytes_in_a_file_only_the_owner_reads() {
+        let a = generate().unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 24);
+        assert_ne!(a, generate().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev-secrets/dev.json");
+        let (made, generated) = load_or_generate(&path, &["stripe".into()]).unwrap();
+        assert!(generated);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (read_back, generated) = load_or_generate(&path, &["stripe".into()]).unwrap();
+        assert_eq!((read_back, generated), (made, false), "the file is reused");
+    }
 }

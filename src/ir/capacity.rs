@@ -478,7 +478,7 @@ pub fn api_account_default(region: &str) -> (u64, u64) {
 /// customer managed key calls KMS, so we count a GenerateDataKey to store each event and a
 /// Decrypt to match it (the two permissions its key policy needs). DynamoDB caches table keys
 /// for five minutes per connection, SQS reuses data keys for `KmsDataKeyReusePeriodSeconds`
-/// (300 s), and the receiver caches secrets: minutes apart, not per webhook.
+/// (300 s), and the receiver caches secrets for a minute: far apart, not per webhook.
 pub const KMS_PER_WEBHOOK: u64 = 2;
 
 /// The capacity model of `stack`: every service on a webhook's path, in path order.
@@ -776,7 +776,7 @@ pub fn model(stack: &Stack) -> Vec<Figure> {
         fix: "lower `limits.api_rate`".into(),
     });
     let providers = stack.providers.len() as u64;
-    let ttl = wh_runtime::lambda::SECRET_TTL.as_secs().max(1);
+    let ttl = wh_runtime::backends::cache::SECRET_TTL.as_secs().max(1);
     out.push(Figure {
         service: "Secrets Manager",
         what: "GetSecretValue",

@@ -146,7 +146,17 @@ impl Scheme {
             Scheme::Stripe => Some(EventId::JsonPointer("/id".into())),
             Scheme::StandardWebhooks => Some(EventId::Header("webhook-id".into())),
             Scheme::Github => Some(EventId::Header("X-GitHub-Delivery".into())),
-            Scheme::Shopify => Some(EventId::Header("X-Shopify-Webhook-Id".into())),
+            // One event can reach a shop's subscriptions as several webhooks sharing
+            // `X-Shopify-Event-Id` ("a unique ID shared across all deliveries produced by the
+            // same merchant action"): `orders/create` and `orders/paid` of one checkout are two
+            // webhooks, two subscriptions to one topic are duplicates. Topic plus event id tells
+            // them apart and dedups a retry of either
+            // (<https://shopify.dev/docs/apps/build/webhooks/delivery-structure#headers>,
+            // <https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates>).
+            Scheme::Shopify => Some(EventId::Headers(vec![
+                "X-Shopify-Topic".into(),
+                "X-Shopify-Event-Id".into(),
+            ])),
             Scheme::Square => Some(EventId::JsonPointer("/event_id".into())),
             Scheme::HmacSha256 => None,
         }
@@ -159,6 +169,9 @@ impl Scheme {
 pub enum EventId {
     /// A request header (`webhook-id`).
     Header(String),
+    /// Several request headers, every one required, their values joined with `:` in the
+    /// order written (`[X-Shopify-Topic, X-Shopify-Event-Id]`).
+    Headers(Vec<String>),
     /// An RFC 6901 JSON pointer into the body (`/id`).
     JsonPointer(String),
 }

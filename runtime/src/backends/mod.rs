@@ -107,6 +107,17 @@ pub trait Secrets: Send + Sync {
     /// The provider's stored secret value.
     fn get(&self, provider: &str)
     -> impl Future<Output = Result<SecretValue, BackendError>> + Send;
+
+    /// After a signature failed against [`get`](Secrets::get)'s value: the value read anew if
+    /// it may have changed since, `None` when there is nothing newer to try (a backend without
+    /// a cache always answers with the stored value, so `None`).
+    fn refresh(
+        &self,
+        provider: &str,
+    ) -> impl Future<Output = Result<Option<SecretValue>, BackendError>> + Send {
+        let _ = provider;
+        std::future::ready(Ok(None))
+    }
 }
 
 // Shared backends: `wh dev` hands one store to the receiver, the processor and its own views.
@@ -200,5 +211,12 @@ impl<T: Secrets + ?Sized> Secrets for std::sync::Arc<T> {
         provider: &str,
     ) -> impl Future<Output = Result<SecretValue, BackendError>> + Send {
         (**self).get(provider)
+    }
+
+    fn refresh(
+        &self,
+        provider: &str,
+    ) -> impl Future<Output = Result<Option<SecretValue>, BackendError>> + Send {
+        (**self).refresh(provider)
     }
 }

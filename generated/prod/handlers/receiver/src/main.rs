@@ -29,7 +29,7 @@ fn main() {
                 "shopify".to_owned(),
                 ProviderConfig {
                     scheme: Scheme::Shopify,
-                    event_id: EventIdSource::Header("X-Shopify-Webhook-Id".to_owned()),
+                    event_id: EventIdSource::Headers(vec!["X-Shopify-Topic".to_owned(), "X-Shopify-Event-Id".to_owned()]),
                 },
             ),
             (
