@@ -59,7 +59,15 @@ fn record(id: &str, age: time::Duration) -> WebhookRecord {
         ),
         headers: Default::default(),
         trace_header: None,
+        enqueued_at: None,
     }
+}
+
+/// The time `minutes` ago, as stored.
+fn ago_minutes(minutes: i64) -> String {
+    (OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
+        .format(&Rfc3339)
+        .unwrap()
 }
 
 /// A stack deployed on moto, as `wh deploy` makes it.
@@ -165,7 +173,34 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
             .insert_new(&record("queued", time::Duration::hours(2)))
             .await
             .unwrap();
-        store.mark_enqueued("queued").await.unwrap();
+        let ago = |age: time::Duration| (OffsetDateTime::now_utc() - age).format(&Rfc3339).unwrap();
+        store
+            .mark_enqueued("queued", &ago(time::Duration::hours(2)))
+            .await
+            .unwrap();
+        // Past the spec's longer queue retention (the DLQ's 14 days): no message is left.
+        let old = time::Duration::days(20);
+        for id in ["lost", "dead"] {
+            store.insert_new(&record(id, old)).await.unwrap();
+            store.mark_enqueued(id, &ago(old)).await.unwrap();
+        }
+        store
+            .record_failure("dead", 5, "bus down", true)
+            .await
+            .unwrap();
+        // Failed an hour ago: its message is in the DLQ, for `wh redrive`.
+        store
+            .insert_new(&record("failed-lately", time::Duration::hours(1)))
+            .await
+            .unwrap();
+        store
+            .mark_enqueued("failed-lately", &ago(time::Duration::hours(1)))
+            .await
+            .unwrap();
+        store
+            .record_failure("failed-lately", 5, "bus down", true)
+            .await
+            .unwrap();
     });
 
     // moto does not speak CloudWatch's protocol (Smithy RPC v2 CBOR): that part of the
@@ -183,14 +218,17 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
             &h["webhooks"]["ENQUEUED"],
             &h["stuck"]
         ),
-        (&2.into(), &1.into(), &1.into()),
+        (&2.into(), &2.into(), &1.into()),
         "{h}"
     );
+    assert_eq!(h["webhooks"]["FAILED"], 2, "{h}");
     assert_eq!((&h["queue"][0], &h["dlq"]), (&0.into(), &0.into()), "{h}");
 
     let (code, dry, out) = wh_ops(dir.path(), &moto, &["reenqueue"], &["--dry-run"], "");
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(dry["found"], serde_json::json!(["stuck"]), "{dry}");
+    let mut found: Vec<String> = serde_json::from_value(dry["found"].clone()).unwrap();
+    found.sort();
+    assert_eq!(found, ["dead", "lost", "stuck"], "{dry}");
     let (code, done, out) = wh_ops(
         dir.path(),
         &moto,
@@ -198,7 +236,7 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
         &["--older-than", "15m", "--yes"],
         "",
     );
-    assert_eq!((code, &done["done"]), (Some(0), &1.into()), "{out}");
+    assert_eq!((code, &done["done"]), (Some(0), &3.into()), "{out}");
 
     // On the queue, in the shape the processor reads, and marked ENQUEUED.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -223,23 +261,37 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
         .collect();
-    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let mut sent: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["webhookId"].as_str().unwrap())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["dead", "lost", "stuck"], "{bodies:?}");
+    assert!(bodies.iter().all(|b| b["provider"] == "stripe"));
+    for id in ["stuck", "lost", "dead"] {
+        let r = block_on(store.get(id)).unwrap().unwrap();
+        assert_eq!((r.status, r.attempts), (Status::Enqueued, 0), "{id}");
+        assert!(
+            r.enqueued_at.unwrap() > ago_minutes(1),
+            "{id}: enqueued just now"
+        );
+    }
     assert_eq!(
-        (&bodies[0]["webhookId"], &bodies[0]["provider"]),
-        (&"stuck".into(), &"stripe".into())
-    );
-    assert_eq!(
-        block_on(store.get("stuck")).unwrap().unwrap().status,
-        Status::Enqueued
+        block_on(store.get("failed-lately"))
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Failed,
+        "its DLQ message is still there"
     );
     let (code, again, _) = wh_ops(dir.path(), &moto, &["reenqueue"], &["--yes"], "");
     assert_eq!((code, &again["done"]), (Some(0), &0.into()), "{again}");
 
-    // The message the test received above is in flight.
+    // The messages the test received above are in flight.
     let (_, h, _) = wh_ops(dir.path(), &moto, &["status"], &[], "");
     assert_eq!(
         (&h["queue"], &h["stuck"], &h["webhooks"]["ENQUEUED"]),
-        (&serde_json::json!([0, 1]), &0.into(), &2.into()),
+        (&serde_json::json!([0, 3]), &0.into(), &4.into()),
         "{h}"
     );
 }

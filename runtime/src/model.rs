@@ -77,6 +77,11 @@ pub struct WebhookRecord {
     pub headers: BTreeMap<String, String>,
     /// The X-Ray trace header of the delivery, if any.
     pub trace_header: Option<String>,
+    /// When it was last sent to the processing queue (RFC 3339, UTC); none before that, and on
+    /// webhooks stored before the field existed. SQS counts a message's retention from its
+    /// first enqueue, in the DLQ too, so this says when its message is gone for sure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enqueued_at: Option<String>,
 }
 
 /// Headers never stored: signatures and credentials.

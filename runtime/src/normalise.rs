@@ -285,6 +285,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             trace_header: None,
+            enqueued_at: None,
         }
     }
 

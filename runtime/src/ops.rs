@@ -8,7 +8,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::backends::{BackendError, Bus, Queue, Store};
-use crate::model::{QueueMessage, Status};
+use crate::model::{QueueMessage, Status, WebhookRecord};
 use crate::normalise::{Family, normalise};
 
 /// Webhooks by status and receipt time: the table's sparse `status-shard-index`
@@ -62,34 +62,100 @@ pub struct Report {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Enqueues webhooks stored but never enqueued: RECEIVED since before `cutoff` (the enqueue
-/// failed and the provider stopped retrying). Each is sent to the processing queue, then marked
-/// ENQUEUED only if still RECEIVED; ENQUEUED and FAILED ones are never touched (the queue and
-/// the DLQ redrive own them). Running it twice does no harm: the second run finds none, and a
+/// How long after its first enqueue a webhook's message may still exist: the longer of the
+/// processing queue's and the DLQ's retention. For standard queues "the expiration of a message
+/// is always based on its original enqueue timestamp. When a message is moved to a dead-letter
+/// queue, the enqueue timestamp is unchanged"
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html>).
+pub fn message_lifetime(queue_secs: u64, dlq_secs: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(queue_secs.max(dlq_secs))
+}
+
+/// What [`reenqueue`] looks for (RFC 3339 bounds, compared as the index compares them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// RECEIVED before this: stored, never enqueued (the enqueue failed and the provider
+    /// stopped retrying).
+    pub received_before: String,
+    /// ENQUEUED or FAILED, last sent to the queue (`enqueued_at`, else `received_at` for a
+    /// webhook stored before that field) before this: no message of theirs is left in the queue
+    /// or the DLQ ([`message_lifetime`]). ENQUEUED: its receives went to the DLQ without the
+    /// processor running (throttled), and the DLQ's retention ran out; FAILED: it failed every
+    /// attempt and its DLQ message expired before anyone redrove it. `None` leaves them to the
+    /// queues and `wh redrive`.
+    pub sent_before: Option<String>,
+    /// The time recorded as their new `enqueued_at`.
+    pub now: String,
+}
+
+/// Why a webhook is stuck, if it is by `stuck`'s bounds (`record` from the table).
+fn stuck_because(stuck: &Stuck, record: &WebhookRecord) -> Option<&'static str> {
+    let sent_at = record.enqueued_at.as_deref().unwrap_or(&record.received_at);
+    let gone = stuck
+        .sent_before
+        .as_deref()
+        .is_some_and(|before| sent_at < before);
+    match record.status {
+        Status::Received if record.received_at.as_str() < stuck.received_before.as_str() => {
+            Some("never enqueued")
+        }
+        Status::Enqueued if gone => Some("enqueued, its message expired"),
+        Status::Failed if gone => Some("failed, its DLQ message expired"),
+        _ => None,
+    }
+}
+
+/// Enqueues stuck webhooks (see [`Stuck`]): each is sent to the processing queue and marked
+/// ENQUEUED at `stuck.now` (a FAILED one first reopened: RECEIVED, attempts reset), unless it
+/// moved on meanwhile. Webhooks whose message may still exist are never touched: the queue and
+/// `wh redrive` own them. Running it twice does no harm: the second run finds none, and a
 /// message sent twice is processed once (the processor skips a PROCESSED webhook).
 pub async fn reenqueue<I: Index, S: Store, Q: Queue>(
     index: &I,
     store: &S,
     queue: &Q,
-    cutoff: &str,
+    stuck: &Stuck,
     dry_run: bool,
 ) -> Result<Report, BackendError> {
-    let mut report = Report {
-        found: index.find(Status::Received, BEGINNING, cutoff).await?,
-        ..Report::default()
-    };
+    let mut candidates = index
+        .find(Status::Received, BEGINNING, &stuck.received_before)
+        .await?;
+    if let Some(before) = &stuck.sent_before {
+        // Sent after it was received, so sent before `before` means received before it too.
+        for status in [Status::Enqueued, Status::Failed] {
+            candidates.extend(index.find(status, BEGINNING, before).await?);
+        }
+    }
+    let mut report = Report::default();
+    let mut records = Vec::new();
+    for id in candidates {
+        match store.get(&id).await? {
+            Some(r) if stuck_because(stuck, &r).is_some() => {
+                report.found.push(id);
+                records.push(r);
+            }
+            Some(_) => {}
+            None => report.skipped.push((id, "no longer stored".into())),
+        }
+    }
     if dry_run {
         return Ok(report);
     }
-    for id in &report.found {
+    for listed in records {
+        let id = &listed.webhook_id;
+        // Read again: the receiver or the processor may have moved it since the listing.
         let Some(record) = store.get(id).await? else {
             report.skipped.push((id.clone(), "no longer stored".into()));
             continue;
         };
-        if record.status != Status::Received {
+        if stuck_because(stuck, &record).is_none() {
             report
                 .skipped
                 .push((id.clone(), format!("now {}", record.status)));
+            continue;
+        }
+        if record.status == Status::Failed && !store.reopen_failed(id).await? {
+            report.skipped.push((id.clone(), "no longer FAILED".into()));
             continue;
         }
         queue
@@ -99,7 +165,7 @@ pub async fn reenqueue<I: Index, S: Store, Q: Queue>(
                 provider: record.provider.clone(),
             })
             .await?;
-        store.mark_enqueued(id).await?;
+        store.mark_enqueued(id, &stuck.now).await?;
         report.done += 1;
     }
     Ok(report)
@@ -168,6 +234,7 @@ mod tests {
             ),
             headers: BTreeMap::new(),
             trace_header: None,
+            enqueued_at: None,
         }
     }
 
@@ -192,6 +259,14 @@ mod tests {
         );
     }
 
+    fn bounds(sent_before: Option<&str>) -> Stuck {
+        Stuck {
+            received_before: "2026-11-23T10:05:00Z".into(),
+            sent_before: sent_before.map(str::to_owned),
+            now: "2026-11-23T10:20:00Z".into(),
+        }
+    }
+
     #[tokio::test]
     async fn only_old_received_webhooks_are_enqueued_and_only_once() {
         let store = store_with(&[
@@ -200,34 +275,131 @@ mod tests {
             record("queued", "stripe", "2026-11-23T09:00:00Z"),
         ])
         .await;
-        store.mark_enqueued("queued").await.unwrap();
+        store
+            .mark_enqueued("queued", "2026-11-23T09:00:01Z")
+            .await
+            .unwrap();
         let queue = MemoryQueue::default();
-        let cutoff = "2026-11-23T10:05:00Z";
+        let stuck = bounds(None);
 
-        let dry = reenqueue(&store, &store, &queue, cutoff, true)
+        let dry = reenqueue(&store, &store, &queue, &stuck, true)
             .await
             .unwrap();
         assert_eq!(dry.found, ["old"]);
         assert_eq!(dry.done, 0);
         assert!(queue.drain().is_empty());
 
-        let done = reenqueue(&store, &store, &queue, cutoff, false)
+        let done = reenqueue(&store, &store, &queue, &stuck, false)
             .await
             .unwrap();
         assert_eq!(done.done, 1);
         let sent = queue.drain();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].webhook_id, "old");
+        let old = store.get("old").await.unwrap().unwrap();
         assert_eq!(
-            store.get("old").await.unwrap().unwrap().status,
-            Status::Enqueued
+            (old.status, old.enqueued_at.as_deref()),
+            (Status::Enqueued, Some("2026-11-23T10:20:00Z"))
         );
 
-        let again = reenqueue(&store, &store, &queue, cutoff, false)
+        let again = reenqueue(&store, &store, &queue, &stuck, false)
             .await
             .unwrap();
         assert!(again.found.is_empty() && again.done == 0);
         assert!(queue.drain().is_empty());
+    }
+
+    #[tokio::test]
+    async fn enqueued_and_failed_webhooks_whose_message_expired_are_enqueued_again() {
+        // A 4-day queue and a 14-day DLQ: a message lives 14 days from its first enqueue.
+        assert_eq!(message_lifetime(345_600, 1_209_600).as_secs(), 1_209_600);
+        let store = store_with(&[
+            record("lost", "stripe", "2026-11-01T10:00:00Z"),
+            record("dead", "stripe", "2026-11-01T11:00:00Z"),
+            record("redriven", "stripe", "2026-11-01T12:00:00Z"),
+            record("recent", "stripe", "2026-11-20T10:00:00Z"),
+            record("legacy", "stripe", "2026-11-02T10:00:00Z"),
+        ])
+        .await;
+        store
+            .mark_enqueued("lost", "2026-11-01T10:00:01Z")
+            .await
+            .unwrap();
+        store
+            .mark_enqueued("dead", "2026-11-01T11:00:01Z")
+            .await
+            .unwrap();
+        store.record_failure("dead", 5, "boom", true).await.unwrap();
+        // Received long ago, enqueued again lately: its message may still be in the DLQ.
+        store
+            .mark_enqueued("redriven", "2026-11-20T09:00:00Z")
+            .await
+            .unwrap();
+        store
+            .record_failure("redriven", 5, "boom", true)
+            .await
+            .unwrap();
+        store
+            .mark_enqueued("recent", "2026-11-20T10:00:01Z")
+            .await
+            .unwrap();
+        store
+            .record_failure("recent", 5, "boom", true)
+            .await
+            .unwrap();
+        // Stored before enqueued_at existed: its receipt time stands in.
+        store.mark_enqueued("legacy", "x").await.unwrap();
+        {
+            let mut r = store.get("legacy").await.unwrap().unwrap();
+            r.enqueued_at = None;
+            store.remove("legacy");
+            store.insert_new(&r).await.unwrap();
+        }
+        let queue = MemoryQueue::default();
+        let stuck = bounds(Some("2026-11-09T10:20:00Z"));
+
+        let mut dry = reenqueue(&store, &store, &queue, &stuck, true)
+            .await
+            .unwrap();
+        dry.found.sort();
+        assert_eq!(dry.found, ["dead", "legacy", "lost"]);
+        assert_eq!(
+            reenqueue(&store, &store, &queue, &bounds(None), true)
+                .await
+                .unwrap()
+                .found,
+            Vec::<String>::new(),
+            "without a bound they are left to the queues"
+        );
+
+        let done = reenqueue(&store, &store, &queue, &stuck, false)
+            .await
+            .unwrap();
+        assert_eq!(done.done, 3);
+        let mut sent: Vec<String> = queue.drain().into_iter().map(|m| m.webhook_id).collect();
+        sent.sort();
+        assert_eq!(sent, ["dead", "legacy", "lost"]);
+        let dead = store.get("dead").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                dead.status,
+                dead.attempts,
+                dead.last_error,
+                dead.enqueued_at.as_deref()
+            ),
+            (Status::Enqueued, 0, None, Some("2026-11-23T10:20:00Z")),
+            "reopened: a fresh set of attempts"
+        );
+        for kept in ["redriven", "recent"] {
+            assert_eq!(
+                store.get(kept).await.unwrap().unwrap().status,
+                Status::Failed
+            );
+        }
+        let again = reenqueue(&store, &store, &queue, &stuck, false)
+            .await
+            .unwrap();
+        assert!(again.found.is_empty(), "{again:?}");
     }
 
     #[tokio::test]

@@ -219,6 +219,7 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             trace_header: request.trace_header.clone(),
+            enqueued_at: None,
         };
         let (outcome, mut stored) = match self.store.insert_new(&record).await {
             Ok(None) => (Outcome::Accepted, record),
@@ -249,7 +250,8 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
             if let Err(e) = self.queue.send(&message).await {
                 return self.failed(&id, "enqueue", &e);
             }
-            if let Err(e) = self.store.mark_enqueued(&id).await {
+            let at = now.format(&Rfc3339).unwrap_or_default();
+            if let Err(e) = self.store.mark_enqueued(&id, &at).await {
                 // The message is on the queue; the processor works from the queue, so this only
                 // leaves the status behind. Answering 5xx would make the provider send it again.
                 tracing::warn!(webhook_id = %id, error = %e, "enqueued, but the status update failed");

@@ -5,7 +5,6 @@
 
 mod support;
 
-
 use aws_config::SdkConfig;
 use time::OffsetDateTime;
 use wh_runtime::audit::{AuditRecord, audit_record};
@@ -246,6 +245,7 @@ fn record(id: &str) -> wh_runtime::model::WebhookRecord {
         body: "{}".into(),
         headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
         trace_header: None,
+        enqueued_at: None,
     }
 }
 
@@ -264,7 +264,11 @@ async fn conditional_writes_hold_across_instances() {
         "exactly one instance stores it: {outcomes:?}"
     );
 
-    a.mark_enqueued("w1").await.unwrap();
+    a.mark_enqueued("w1", "2026-11-23T12:00:01Z").await.unwrap();
+    assert_eq!(
+        a.get("w1").await.unwrap().unwrap().enqueued_at.as_deref(),
+        Some("2026-11-23T12:00:01Z")
+    );
     a.record_failure("w1", 1, "bus down", false).await.unwrap();
     let failing = a.get("w1").await.unwrap().unwrap();
     assert_eq!(
@@ -273,6 +277,12 @@ async fn conditional_writes_hold_across_instances() {
     );
     a.record_failure("w1", 3, "bus down", true).await.unwrap();
     assert_eq!(a.get("w1").await.unwrap().unwrap().status, Status::Failed);
+    a.mark_enqueued("w1", "2026-11-23T13:00:00Z").await.unwrap();
+    assert_eq!(
+        a.get("w1").await.unwrap().unwrap().status,
+        Status::Failed,
+        "a FAILED webhook is enqueued only after it is reopened"
+    );
     assert!(a.mark_processed("w1", 4, 1).await.unwrap());
     assert!(
         !b.mark_processed("w1", 4, 1).await.unwrap(),
@@ -368,7 +378,10 @@ async fn every_status_change_moves_the_webhook_in_the_sharded_index() {
     };
     store.insert_new(&record("3f00")).await.unwrap();
     assert_eq!(key().await, "RECEIVED#31");
-    store.mark_enqueued("3f00").await.unwrap();
+    store
+        .mark_enqueued("3f00", "2026-11-23T12:00:01Z")
+        .await
+        .unwrap();
     assert_eq!(key().await, "ENQUEUED#31");
     store
         .record_failure("3f00", 1, "bus down", false)

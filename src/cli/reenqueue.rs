@@ -1,14 +1,17 @@
-//! `wh reenqueue SPEC --older-than 15m`: enqueue webhooks stored but never enqueued (RECEIVED
-//! past the age: the enqueue failed and the provider stopped retrying). ENQUEUED and FAILED ones
-//! are left to the queue and `wh redrive`; running it twice does no harm. The work is
-//! `wh_runtime::ops::reenqueue`, the same code `wh dev` runs.
+//! `wh reenqueue SPEC --older-than 15m`: enqueue stuck webhooks: RECEIVED past the age (the
+//! enqueue failed and the provider stopped retrying), and ENQUEUED or FAILED ones whose message
+//! SQS has deleted (last enqueued longer ago than the longer queue retention: throttled receives
+//! that went to the DLQ and expired there, failures nobody redrove in time). Those whose message
+//! may still exist are left to the queue and `wh redrive`; running it twice does no harm. The
+//! work is `wh_runtime::ops::reenqueue`, the same code `wh dev` runs.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use wh::ops::{self, Resources};
 use wh::spec::units::Duration;
 use wh_runtime::backends::aws::{DynamoStore, SqsQueue};
-use wh_runtime::ops::Report;
+use wh_runtime::ops::{self as ops_rt, Report};
 
 use super::deploy::{report, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
@@ -21,6 +24,12 @@ pub struct Args {
     /// Only webhooks RECEIVED longer ago than this (the receiver enqueues within seconds).
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     older_than: Duration,
+    /// ENQUEUED or FAILED webhooks last enqueued longer ago than this have no message left
+    /// (default: the spec's longer queue retention, after which SQS has deleted it for sure).
+    /// A shorter time (after purging the DLQ, say) may send a message twice: the processor
+    /// processes it once.
+    #[arg(long, value_name = "DURATION")]
+    lost_after: Option<Duration>,
     /// List them, enqueue nothing.
     #[arg(long)]
     dry_run: bool,
@@ -157,7 +166,10 @@ async fn reenqueue(args: &Args) -> Outcome {
         failure,
     };
     if let Some(base) = &args.target {
-        let query = format!("reenqueue?older_than_secs={}", args.older_than.secs_ceil());
+        let mut query = format!("reenqueue?older_than_secs={}", args.older_than.secs_ceil());
+        if let Some(lost) = &args.lost_after {
+            query += &format!("&lost_after_secs={}", lost.secs_ceil());
+        }
         return list_then_run(steps(Outcome::Error), |dry_run| {
             dev_call(base, &query, dry_run)
         })
@@ -174,12 +186,22 @@ async fn reenqueue(args: &Args) -> Outcome {
         Err(e) => return report(e),
     };
     let store = DynamoStore::new(&t.sdk, &r.table);
-    let cutoff = wh_runtime::ops::cutoff(
-        OffsetDateTime::now_utc(),
-        std::time::Duration::from_millis(args.older_than.as_millis()),
+    let queues = &t.compilation.stack.queues;
+    let lost_after = args.lost_after.as_ref().map_or_else(
+        || ops_rt::message_lifetime(queues.retention_secs, queues.dlq_retention_secs),
+        |d| std::time::Duration::from_millis(d.as_millis()),
     );
+    let now = OffsetDateTime::now_utc();
+    let stuck = ops_rt::Stuck {
+        received_before: ops_rt::cutoff(
+            now,
+            std::time::Duration::from_millis(args.older_than.as_millis()),
+        ),
+        sent_before: Some(ops_rt::cutoff(now, lost_after)),
+        now: now.format(&Rfc3339).unwrap_or_default(),
+    };
     list_then_run(steps(Outcome::Failed), |dry_run| {
-        wh_runtime::ops::reenqueue(&store, &store, &queue, &cutoff, dry_run)
+        ops_rt::reenqueue(&store, &store, &queue, &stuck, dry_run)
     })
     .await
 }

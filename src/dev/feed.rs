@@ -85,8 +85,8 @@ impl Store for FeedStore {
     async fn get(&self, webhook_id: &str) -> Result<Option<WebhookRecord>, BackendError> {
         self.inner.get(webhook_id).await
     }
-    async fn mark_enqueued(&self, webhook_id: &str) -> Result<(), BackendError> {
-        self.track(webhook_id, self.inner.mark_enqueued(webhook_id))
+    async fn mark_enqueued(&self, webhook_id: &str, at: &str) -> Result<(), BackendError> {
+        self.track(webhook_id, self.inner.mark_enqueued(webhook_id, at))
             .await
     }
     async fn reopen_failed(&self, webhook_id: &str) -> Result<bool, BackendError> {

@@ -40,16 +40,32 @@ impl DevStack {
         self.store.remove(webhook_id);
     }
 
-    /// Enqueues webhooks RECEIVED more than `older_than` ago ([`ops::reenqueue`]).
+    /// Enqueues webhooks RECEIVED more than `older_than` ago, and ENQUEUED or FAILED ones last
+    /// enqueued more than `lost_after` ago (default: the spec's message lifetime, as on AWS)
+    /// ([`ops::reenqueue`]).
     pub async fn reenqueue(
         &self,
         older_than: std::time::Duration,
+        lost_after: Option<std::time::Duration>,
         dry_run: bool,
     ) -> Result<Report, BackendError> {
-        let cutoff = ops::cutoff(OffsetDateTime::now_utc(), older_than);
+        let now = OffsetDateTime::now_utc();
+        let lost_after = lost_after.unwrap_or_else(|| {
+            ops::message_lifetime(
+                self.stack.queues.retention_secs,
+                self.stack.queues.dlq_retention_secs,
+            )
+        });
+        let stuck = ops::Stuck {
+            received_before: ops::cutoff(now, older_than),
+            sent_before: Some(ops::cutoff(now, lost_after)),
+            now: now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        };
         // Through the change-feed store, so the audit logger sees the status change.
         let store = self.receiver.backends().0;
-        ops::reenqueue(&self.store, store, &self.queue, &cutoff, dry_run).await
+        ops::reenqueue(&self.store, store, &self.queue, &stuck, dry_run).await
     }
 
     /// Publishes again the events of webhooks processed in `[from, to]` ([`ops::replay`]).

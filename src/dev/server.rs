@@ -176,8 +176,18 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
                     "give older_than_secs=<whole seconds>",
                 );
             };
+            let lost_after = match query.get("lost_after_secs").map(|v| v.parse::<u64>()) {
+                None => None,
+                Some(Ok(s)) => Some(std::time::Duration::from_secs(s)),
+                Some(Err(_)) => {
+                    return message(
+                        StatusCode::BAD_REQUEST,
+                        "lost_after_secs=<whole seconds>, or leave it out for the queues' retention",
+                    );
+                }
+            };
             report(
-                dev.reenqueue(std::time::Duration::from_secs(secs), dry_run)
+                dev.reenqueue(std::time::Duration::from_secs(secs), lost_after, dry_run)
                     .await,
             )
         }

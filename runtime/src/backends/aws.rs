@@ -181,14 +181,15 @@ impl Store for DynamoStore {
             .map_err(|e| unavailable("decoding the webhook", e))
     }
 
-    async fn mark_enqueued(&self, webhook_id: &str) -> Result<(), BackendError> {
+    async fn mark_enqueued(&self, webhook_id: &str, at: &str) -> Result<(), BackendError> {
         self.update(
             webhook_id,
-            "SET #status = :enqueued, status_shard = :shard",
-            "#status = :received",
+            "SET #status = :enqueued, status_shard = :shard, enqueued_at = :at",
+            "#status IN (:received, :enqueued)",
             HashMap::from([
                 (":enqueued".into(), s("ENQUEUED")),
                 (":received".into(), s("RECEIVED")),
+                (":at".into(), s(at)),
                 (
                     ":shard".into(),
                     s(&status_shard(webhook_id, Status::Enqueued)),

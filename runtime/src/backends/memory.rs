@@ -148,13 +148,14 @@ impl Store for MemoryStore {
         Ok(lock(&self.webhooks).get(webhook_id).map(|(r, _)| r.clone()))
     }
 
-    async fn mark_enqueued(&self, webhook_id: &str) -> Result<(), BackendError> {
+    async fn mark_enqueued(&self, webhook_id: &str, at: &str) -> Result<(), BackendError> {
         let mut map = lock(&self.webhooks);
         let (record, _) = map
             .get_mut(webhook_id)
             .ok_or_else(|| BackendError::NotFound(webhook_id.into()))?;
-        if record.status == Status::Received {
+        if matches!(record.status, Status::Received | Status::Enqueued) {
             record.status = Status::Enqueued;
+            record.enqueued_at = Some(at.to_owned());
         }
         Ok(())
     }
@@ -400,6 +401,7 @@ mod tests {
             body: "x".repeat(1000),
             headers: BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
             trace_header: Some("Root=1".into()),
+            enqueued_at: None,
         }
     }
 

@@ -36,10 +36,12 @@ pub trait Store: Send + Sync {
         &self,
         webhook_id: &str,
     ) -> impl Future<Output = Result<Option<WebhookRecord>, BackendError>> + Send;
-    /// RECEIVED -> ENQUEUED; a webhook already further along is left as it is.
+    /// RECEIVED or ENQUEUED -> ENQUEUED, sent to the queue at `at` (RFC 3339: `enqueued_at`);
+    /// a PROCESSED or FAILED webhook is left as it is.
     fn mark_enqueued(
         &self,
         webhook_id: &str,
+        at: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// FAILED -> RECEIVED with its attempts reset and its last error cleared, for a
     /// redelivery of a webhook that failed every attempt; returns whether it was FAILED.
@@ -137,8 +139,9 @@ impl<T: Store + ?Sized> Store for std::sync::Arc<T> {
     fn mark_enqueued(
         &self,
         webhook_id: &str,
+        at: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send {
-        (**self).mark_enqueued(webhook_id)
+        (**self).mark_enqueued(webhook_id, at)
     }
     fn reopen_failed(
         &self,
