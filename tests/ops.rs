@@ -11,6 +11,9 @@ mod moto;
 #[path = "common/aws_stack.rs"]
 mod aws_stack;
 
+#[path = "common/provider_fakes.rs"]
+mod provider_fakes;
+
 use std::process::Command;
 
 use aws_stack::{block_on, sdk, text, wh, workdir};
@@ -60,6 +63,7 @@ fn record(id: &str, age: time::Duration) -> WebhookRecord {
         headers: Default::default(),
         trace_header: None,
         enqueued_at: None,
+        fetched_from: None,
     }
 }
 
@@ -387,4 +391,132 @@ fn processed_events_are_replayed_to_the_bus() {
         delivered[0]["detail"]["webhookId"], "in-range",
         "{delivered:?}"
     );
+}
+
+#[test]
+fn reconcile_reads_and_writes_a_deployed_stack() {
+    let moto = moto::Moto::start();
+    let spec = common::edit(&[(
+        "    scheme: stripe",
+        "    scheme: stripe\n  github:\n    scheme: github",
+    )]);
+    let dir = workdir(&spec);
+    for step in [&["bootstrap"][..], &["deploy"][..]] {
+        let o = aws_stack::wh(dir.path(), &moto, step);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let sdk = block_on(sdk(&moto));
+    let store = DynamoStore::new(&sdk, "shop-webhooks-test");
+    // What the stack stored: one GitHub delivery and one Stripe event.
+    block_on(async {
+        for (provider, event) in [("github", "d-stored"), ("stripe", "evt_stored")] {
+            let mut r = record(event, time::Duration::hours(1));
+            r.webhook_id = wh_runtime::model::webhook_id(provider, event);
+            r.provider = provider.into();
+            r.event_id = event.into();
+            store.insert_new(&r).await.unwrap();
+        }
+    });
+    // The fakes serve on their own runtime while the real `wh` runs.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut gh = provider_fakes::Github {
+        token: "ghp_right".into(),
+        deliveries: vec![],
+        payloads: Default::default(),
+        attempts: vec![],
+        target: None,
+        secret: "s".into(),
+    };
+    gh.delivered(21, "d-stored", 1, 200);
+    gh.delivered(22, "d-missed", 2, 503);
+    let github = rt.block_on(provider_fakes::github(gh));
+    let mut st = provider_fakes::Stripe {
+        key: "sk_test_right".into(),
+        endpoint: ("we_1".into(), vec!["*".into()]),
+        events: vec![],
+        queries: vec![],
+    };
+    st.event("evt_stored", "payment_intent.succeeded", "pi_1", 1);
+    st.event("evt_missed", "charge.refunded", "pi_1", 2);
+    let stripe = rt.block_on(provider_fakes::stripe(st));
+
+    let run = |args: &[&str], env: (&str, &str), api: (&str, &str)| {
+        let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dir.path())
+            .args(["reconcile", "spec.yaml"])
+            .args(args)
+            .args(["--endpoint-url", &moto.url, "--output-format", "json"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env(env.0, env.1)
+            .env(api.0, api.1)
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o.status.code(), doc, text(&o))
+    };
+    let (code, doc, out) = run(
+        &["stripe", "--since", "72h", "--endpoint", "we_1"],
+        ("STRIPE_API_KEY", "sk_test_right"),
+        ("WH_STRIPE_API_URL", &stripe.url),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        (&doc["already_stored"], &doc["recovered"]),
+        (&1.into(), &1.into()),
+        "{out}"
+    );
+    let ingested = block_on(store.get(&wh_runtime::model::webhook_id("stripe", "evt_missed")))
+        .unwrap()
+        .expect("stored in the deployed table");
+    assert_eq!(ingested.status, Status::Enqueued);
+    assert!(
+        ingested
+            .fetched_from
+            .as_deref()
+            .is_some_and(|f| f.starts_with("stripe GET /v1/events")),
+        "{ingested:?}"
+    );
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sent = block_on(async {
+        let url = sqs
+            .get_queue_url()
+            .queue_name("shop-processing-test")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        sqs.receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(sent.messages().len(), 1, "enqueued for the processor");
+
+    let (code, _, out) = run(
+        &[
+            "github",
+            "--since",
+            "2d",
+            "--hook",
+            "repos/acme/payments/hooks/1",
+        ],
+        ("GITHUB_TOKEN", "ghp_right"),
+        ("WH_GITHUB_API_URL", &github.url),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        github.state.lock().unwrap().attempts,
+        [22],
+        "only the delivery the table does not have: {out}"
+    );
+    drop((github, stripe));
 }

@@ -82,6 +82,10 @@ pub struct WebhookRecord {
     /// first enqueue, in the DLQ too, so this says when its message is gone for sure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enqueued_at: Option<String>,
+    /// Set when the event was not a signed delivery but fetched from the provider's API by
+    /// `wh reconcile`: which API, read how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_from: Option<String>,
 }
 
 /// Headers never stored: signatures and credentials.

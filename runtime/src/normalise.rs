@@ -286,6 +286,7 @@ mod tests {
                 .collect(),
             trace_header: None,
             enqueued_at: None,
+            fetched_from: None,
         }
     }
 

@@ -235,6 +235,7 @@ mod tests {
             headers: BTreeMap::new(),
             trace_header: None,
             enqueued_at: None,
+            fetched_from: None,
         }
     }
 

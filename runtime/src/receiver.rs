@@ -155,8 +155,47 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
         if let Err(refused) = self.verify(provider, &request, now).await {
             return refused;
         }
-
         // Only now is the body parsed: it is the provider's, verified.
+        self.accept(provider, &request, now, None).await
+    }
+
+    /// Runs an event fetched from the provider's own API (`wh reconcile`) through what
+    /// follows verification: no signature to check (it came from the provider over TLS, read
+    /// with the account's key), `fetched_from` recorded on the stored webhook. The answers are
+    /// those of [`handle`](Self::handle): a stored event is a duplicate, a FAILED one reopened.
+    pub async fn ingest(
+        &self,
+        request: Request,
+        fetched_from: &str,
+        now: OffsetDateTime,
+    ) -> Response {
+        let Some(provider) = self.config.providers.get(&request.provider) else {
+            return answer(
+                404,
+                Outcome::UnknownProvider,
+                json!({ "error": "unknown provider", "provider": request.provider }),
+            );
+        };
+        if request.body.len() > self.config.max_payload {
+            return answer(
+                413,
+                Outcome::TooLarge,
+                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
+            );
+        }
+        tracing::info!(provider = %request.provider, fetched_from, "an event fetched from the provider's API");
+        self.accept(provider, &request, now, Some(fetched_from))
+            .await
+    }
+
+    /// Stores a delivery once and enqueues it: everything after the signature.
+    async fn accept(
+        &self,
+        provider: &ProviderConfig,
+        request: &Request,
+        now: OffsetDateTime,
+        fetched_from: Option<&str>,
+    ) -> Response {
         let Ok(body) = std::str::from_utf8(&request.body) else {
             return answer(
                 400,
@@ -220,6 +259,7 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 .collect(),
             trace_header: request.trace_header.clone(),
             enqueued_at: None,
+            fetched_from: fetched_from.map(str::to_owned),
         };
         let (outcome, mut stored) = match self.store.insert_new(&record).await {
             Ok(None) => (Outcome::Accepted, record),

@@ -246,6 +246,7 @@ fn record(id: &str) -> wh_runtime::model::WebhookRecord {
         headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
         trace_header: None,
         enqueued_at: None,
+        fetched_from: None,
     }
 }
 

@@ -539,3 +539,41 @@ async fn a_secret_backend_error_is_retryable() {
         (503, Outcome::SecretUnavailable)
     );
 }
+
+#[tokio::test]
+async fn an_event_fetched_from_the_api_is_stored_once_and_says_where_it_came_from() {
+    let r = receiver();
+    let body = event("evt_api", "payment_intent.succeeded", "pi_9");
+    let request = || Request {
+        provider: "stripe".into(),
+        body: body.as_bytes().to_vec(),
+        ..Request::default()
+    };
+    let first = r.ingest(request(), "stripe GET /v1/events", NOW).await;
+    assert_eq!((first.status, first.outcome), (200, Outcome::Accepted));
+    let id = first.webhook_id.unwrap();
+    let stored = r.backends().0.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.fetched_from.as_deref()),
+        (Status::Enqueued, Some("stripe GET /v1/events"))
+    );
+    assert_eq!(r.backends().1.drain().len(), 1);
+    // Fetched again, or delivered signed after all: the same webhook, not enqueued again.
+    assert_eq!(
+        r.ingest(request(), "stripe GET /v1/events", NOW)
+            .await
+            .outcome,
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        r.handle(delivery(&body), NOW).await.outcome,
+        Outcome::Duplicate
+    );
+    assert!(r.backends().1.drain().is_empty());
+    // The unsigned path is no way around a refusal: an unknown provider is still refused.
+    let other = Request {
+        provider: "paypal".into(),
+        ..request()
+    };
+    assert_eq!(r.ingest(other, "x", NOW).await.status, 404);
+}

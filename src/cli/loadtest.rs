@@ -171,7 +171,7 @@ pub fn run(args: &Args) -> Outcome {
     } else {
         (Target::Dev, Sources::Loopback)
     };
-    let scheme = dev::runtime_scheme(&provider, format!("{host}{path}"));
+    let scheme = wh::ir::handlers::runtime_scheme(&provider, format!("{host}{path}"));
     // Sign one request up front: a secret unusable for the scheme is an error now, not a run of
     // 401s.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -12,6 +12,7 @@ mod dev;
 mod diff;
 mod loadtest;
 mod outputs;
+mod reconcile;
 mod redrive;
 mod reenqueue;
 mod replay;
@@ -62,10 +63,12 @@ enum Command {
     Secrets(secrets::Args),
     /// Move the dead-letter queue's messages back to the processing queue.
     Redrive(redrive::Args),
-    /// Enqueue webhooks stored but never enqueued (RECEIVED past --older-than).
+    /// Enqueue stuck webhooks: never enqueued, or whose message SQS deleted.
     Reenqueue(reenqueue::Args),
     /// Publish processed events of a time range to the bus again.
     Replay(replay::Args),
+    /// Recover deliveries a provider gave up on: GitHub redeliveries, Stripe's events API.
+    Reconcile(reconcile::Args),
 }
 
 /// How results are printed.
@@ -124,6 +127,7 @@ pub fn run() -> ExitCode {
         Command::Secrets(args) => secrets::run(&args),
         Command::Redrive(args) => redrive::run(&args),
         Command::Reenqueue(args) => reenqueue::run(&args),
+        Command::Reconcile(args) => reconcile::run(&args),
         Command::Replay(args) => replay::run(&args),
     }
     .into()

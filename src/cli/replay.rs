@@ -113,7 +113,7 @@ async fn replay(args: &Args) -> Outcome {
         .stack
         .providers
         .iter()
-        .map(|p| (p.name.clone(), crate::dev::family(p.scheme)))
+        .map(|p| (p.name.clone(), wh::ir::handlers::family(p.scheme)))
         .collect();
     list_then_run(steps(Outcome::Failed), |dry_run| {
         wh_runtime::ops::replay(

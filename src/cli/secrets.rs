@@ -118,7 +118,7 @@ async fn secrets(c: &Common, change: Change) -> Outcome {
         );
         return Outcome::Failed;
     };
-    let scheme = crate::dev::runtime_scheme(provider, String::new());
+    let scheme = wh::ir::handlers::runtime_scheme(provider, String::new());
     let secret = match read_secret(c).and_then(|t| parse_input(&t, &scheme)) {
         Ok(s) => s,
         Err(e) => {

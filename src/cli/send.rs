@@ -241,7 +241,7 @@ pub fn run(args: &Args) -> Outcome {
         }
     };
     let url = format!("{target}/webhook/{}", provider.name);
-    let scheme = dev::runtime_scheme(provider, url.clone());
+    let scheme = wh::ir::handlers::runtime_scheme(provider, url.clone());
     if args.svix_headers && !matches!(scheme, wh_runtime::verify::Scheme::StandardWebhooks { .. }) {
         eprintln!(
             "wh send: --svix-headers is for standard-webhooks providers; {} uses the {} scheme",

@@ -17,16 +17,14 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 use wh::ir::Stack;
-use wh::spec::Scheme as SpecScheme;
+use wh::ir::handlers;
 use wh_runtime::audit;
 use wh_runtime::backends::memory::{
     MemoryAudit, MemoryBus, MemoryNotifier, MemorySecrets, MemoryStore,
 };
 use wh_runtime::model::Status;
-use wh_runtime::normalise::Family;
-use wh_runtime::processor::{Processor, ProcessorConfig};
-use wh_runtime::receiver::{EventIdSource, ProviderConfig, Receiver, ReceiverConfig};
-use wh_runtime::verify::{Encoding, Scheme};
+use wh_runtime::processor::Processor;
+use wh_runtime::receiver::Receiver;
 
 use faults::{FlakyBus, FlakyQueue};
 use feed::FeedStore;
@@ -175,47 +173,6 @@ pub struct DevStack {
     feed: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<audit::StreamChange>>>,
 }
 
-/// The runtime's scheme for a spec provider; Square's notification URL is `square_url`.
-pub fn runtime_scheme(p: &wh::ir::ProviderModel, square_url: String) -> Scheme {
-    let tolerance_secs = p.tolerance.map_or(300, |t| t.secs_ceil());
-    match p.scheme {
-        SpecScheme::Stripe => Scheme::Stripe { tolerance_secs },
-        SpecScheme::StandardWebhooks => Scheme::StandardWebhooks { tolerance_secs },
-        SpecScheme::Github => Scheme::Github,
-        SpecScheme::Shopify => Scheme::Shopify,
-        SpecScheme::Square => Scheme::Square {
-            notification_url: p.notification_url.clone().unwrap_or(square_url),
-        },
-        SpecScheme::HmacSha256 => {
-            let h = p.hmac.clone().unwrap_or(wh::ir::HmacParams {
-                header: String::new(),
-                encoding: wh::spec::Encoding::Hex,
-                prefix: String::new(),
-            });
-            Scheme::Hmac {
-                header: h.header,
-                encoding: match h.encoding {
-                    wh::spec::Encoding::Hex => Encoding::Hex,
-                    wh::spec::Encoding::Base64 => Encoding::Base64,
-                },
-                prefix: h.prefix,
-            }
-        }
-    }
-}
-
-/// The processor's payload family for a spec scheme.
-pub fn family(scheme: SpecScheme) -> Family {
-    match scheme {
-        SpecScheme::Stripe => Family::Stripe,
-        SpecScheme::StandardWebhooks => Family::StandardWebhooks,
-        SpecScheme::Github => Family::Github,
-        SpecScheme::Shopify => Family::Shopify,
-        SpecScheme::Square => Family::Square,
-        SpecScheme::HmacSha256 => Family::Generic,
-    }
-}
-
 impl DevStack {
     /// The stack for `stack`, served at `base_url` (the stage URL, which Square signs).
     pub fn new(
@@ -233,37 +190,10 @@ impl DevStack {
             stack.queues.max_receive_count,
             clock.clone(),
         ));
-        let receiver_config = ReceiverConfig {
-            providers: stack
-                .providers
-                .iter()
-                .map(|p| {
-                    let event_id = match &p.event_id {
-                        wh::spec::EventId::Header(h) => EventIdSource::Header(h.clone()),
-                        wh::spec::EventId::Headers(hs) => EventIdSource::Headers(hs.clone()),
-                        wh::spec::EventId::JsonPointer(ptr) => {
-                            EventIdSource::JsonPointer(ptr.clone())
-                        }
-                    };
-                    let scheme = runtime_scheme(p, format!("{base_url}/webhook/{}", p.name));
-                    (p.name.clone(), ProviderConfig { scheme, event_id })
-                })
-                .collect(),
-            max_payload: usize::try_from(stack.api.max_payload.bytes()).unwrap_or(usize::MAX),
-        };
+        let receiver_config = handlers::receiver_config(&stack, base_url);
         let bus = Arc::new(MemoryBus::bounded(options.keep));
         let alerts = Arc::new(MemoryNotifier::bounded(options.keep));
-        let processor_config = ProcessorConfig {
-            families: stack
-                .providers
-                .iter()
-                .map(|p| (p.name.clone(), family(p.scheme)))
-                .collect(),
-            critical_events: stack.alerts.critical_events.clone(),
-            processed_ttl_secs: i64::try_from(stack.retention.processed_items_secs)
-                .unwrap_or(i64::MAX),
-            max_receive_count: stack.queues.max_receive_count,
-        };
+        let processor_config = handlers::processor_config(&stack);
         Arc::new(DevStack {
             receiver: Receiver::new(
                 receiver_config,

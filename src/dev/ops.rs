@@ -10,7 +10,7 @@ use wh_runtime::normalise::Family;
 use wh_runtime::ops::{self, Report};
 use wh_runtime::secret::SecretValue;
 
-use super::{DevStack, family};
+use super::DevStack;
 
 impl DevStack {
     /// A provider's secret value, `None` for a provider the spec does not have.
@@ -79,7 +79,7 @@ impl DevStack {
             .stack
             .providers
             .iter()
-            .map(|p| (p.name.clone(), family(p.scheme)))
+            .map(|p| (p.name.clone(), wh::ir::handlers::family(p.scheme)))
             .collect();
         ops::replay(
             &self.store,

@@ -191,6 +191,27 @@ async fn operations(dev: &DevStack, method: &Method, uri: &Uri, body: &[u8]) -> 
                     .await,
             )
         }
+        (&Method::POST, ["ingest", provider]) => {
+            // `wh reconcile`: an event fetched from the provider's API, through the receiver's
+            // unsigned ingest path.
+            let Some(fetched_from) = query.get("fetched_from") else {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "give fetched_from=<the provider API the event came from>",
+                );
+            };
+            let request = Request {
+                provider: (*provider).to_owned(),
+                body: body.to_vec(),
+                ..Default::default()
+            };
+            let answer = dev
+                .receiver
+                .ingest(request, fetched_from, OffsetDateTime::now_utc())
+                .await;
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, axum::Json(answer.body)).into_response()
+        }
         (&Method::POST, ["replay"]) => {
             let (Some(from), Some(to)) = (query.get("from"), query.get("to")) else {
                 return message(

@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod derive;
+pub mod handlers;
 pub mod names;
 
 use crate::spec::{

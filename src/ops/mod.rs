@@ -1,8 +1,10 @@
 //! Operating a deployed stack: where its parts are (from the spec and suffix, by the same name
 //! builders the template uses), its health, DLQ redrive, and the runtime's recovery operations
-//! on the AWS backends. The CLI edge is `src/cli/{secrets,status,redrive,reenqueue,replay}.rs`.
+//! on the AWS backends, and recovering what providers never delivered (`reconcile`). The CLI edge
+//! is `src/cli/{secrets,status,redrive,reenqueue,replay,reconcile}.rs`.
 
 pub mod health;
+pub mod reconcile;
 pub mod redrive;
 pub mod secrets;
 

@@ -402,6 +402,7 @@ mod tests {
             headers: BTreeMap::from([("content-type".to_owned(), "application/json".to_owned())]),
             trace_header: Some("Root=1".into()),
             enqueued_at: None,
+            fetched_from: None,
         }
     }
 
