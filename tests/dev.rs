@@ -375,6 +375,19 @@ fn only_loopback_addresses_are_served() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a loopback address"));
 }
 
+#[test]
+fn a_time_scale_out_of_range_is_refused_not_a_panic() {
+    for scale in ["1e300", "1e-300", "0", "NaN", "inf"] {
+        let o = common::run(&["dev", "specs/dev.yaml", "--time-scale", scale]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{scale}: {err}");
+        assert!(
+            err.contains("give a factor from 0.001 to 1000"),
+            "{scale}: {err}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_finishes_and_reports_the_queue() {
     let mut dev = start(&spec(OPEN_LIMITS, ""), &[]);

@@ -67,6 +67,32 @@ fn record(id: &str, age: time::Duration) -> WebhookRecord {
     }
 }
 
+/// The messages on the deployed processing queue (received, so in flight afterwards), as JSON.
+fn processing_messages(sdk: &aws_config::SdkConfig) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let received = block_on(async {
+        let url = sqs
+            .get_queue_url()
+            .queue_name("shop-processing-test")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        sqs.receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+    });
+    received
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect()
+}
+
 /// The time `minutes` ago, as stored.
 fn ago_minutes(minutes: i64) -> String {
     (OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
@@ -243,28 +269,7 @@ fn stuck_webhooks_are_reenqueued_and_status_shows_the_stack() {
     assert_eq!((code, &done["done"]), (Some(0), &3.into()), "{out}");
 
     // On the queue, in the shape the processor reads, and marked ENQUEUED.
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let received = block_on(async {
-        let url = sqs
-            .get_queue_url()
-            .queue_name("shop-processing-test")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        sqs.receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap()
-    });
-    let bodies: Vec<Value> = received
-        .messages()
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
+    let bodies = processing_messages(&sdk);
     let mut sent: Vec<&str> = bodies
         .iter()
         .map(|b| b["webhookId"].as_str().unwrap())
@@ -482,24 +487,12 @@ fn reconcile_reads_and_writes_a_deployed_stack() {
             .is_some_and(|f| f.starts_with("stripe GET /v1/events")),
         "{ingested:?}"
     );
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let sent = block_on(async {
-        let url = sqs
-            .get_queue_url()
-            .queue_name("shop-processing-test")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        sqs.receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap()
-    });
-    assert_eq!(sent.messages().len(), 1, "enqueued for the processor");
+    let sent = processing_messages(&sdk);
+    assert_eq!(sent.len(), 1, "enqueued for the processor: {sent:?}");
+    assert_eq!(
+        sent[0]["webhookId"],
+        wh_runtime::model::webhook_id("stripe", "evt_missed").as_str()
+    );
 
     let (code, _, out) = run(
         &[

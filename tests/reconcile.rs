@@ -63,12 +63,12 @@ async fn reconcile(
     (o.status.code(), doc, text)
 }
 
-/// Which of `provider`'s events `wh dev` stored, by event id.
-async fn stored(
+/// The status of each of `provider`'s events in `wh dev` (null: not stored), by event id.
+async fn statuses(
     dev: &common::dev_process::DevProcess,
     provider: &str,
     events: &[&str],
-) -> Vec<bool> {
+) -> Vec<Value> {
     let ids: Vec<String> = events.iter().map(|e| webhook_id(provider, e)).collect();
     let doc: Value = reqwest::Client::new()
         .post(format!("{}/_wh/webhooks", dev.url))
@@ -79,9 +79,17 @@ async fn stored(
         .json()
         .await
         .unwrap();
-    doc["statuses"]
-        .as_array()
-        .unwrap()
+    doc["statuses"].as_array().unwrap().clone()
+}
+
+/// Which of `provider`'s events `wh dev` stored.
+async fn stored(
+    dev: &common::dev_process::DevProcess,
+    provider: &str,
+    events: &[&str],
+) -> Vec<bool> {
+    statuses(dev, provider, events)
+        .await
         .iter()
         .map(|s| !s.is_null())
         .collect()
@@ -286,25 +294,13 @@ async fn stripe_events_the_stack_missed_are_ingested_once() {
         "the other endpoint's event type is not this stack's"
     );
     // Ingested events go the normal way: processed.
-    let ids: Vec<String> = ["evt_missed", "evt_missed_too"]
-        .iter()
-        .map(|e| webhook_id("stripe", e))
-        .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let doc: Value = reqwest::Client::new()
-            .post(format!("{}/_wh/webhooks", dev.url))
-            .json(&ids)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if doc["statuses"] == serde_json::json!(["PROCESSED", "PROCESSED"]) {
+        let now = statuses(&dev, "stripe", &["evt_missed", "evt_missed_too"]).await;
+        if now == ["PROCESSED", "PROCESSED"] {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{doc}");
+        assert!(std::time::Instant::now() < deadline, "{now:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 

@@ -138,20 +138,10 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
 
     /// Handles one delivery at time `now`.
     pub async fn handle(&self, request: Request, now: OffsetDateTime) -> Response {
-        let Some(provider) = self.config.providers.get(&request.provider) else {
-            return answer(
-                404,
-                Outcome::UnknownProvider,
-                json!({ "error": "unknown provider", "provider": request.provider }),
-            );
+        let provider = match self.admit(&request) {
+            Ok(p) => p,
+            Err(refused) => return refused,
         };
-        if request.body.len() > self.config.max_payload {
-            return answer(
-                413,
-                Outcome::TooLarge,
-                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
-            );
-        }
         if let Err(refused) = self.verify(provider, &request, now).await {
             return refused;
         }
@@ -169,20 +159,10 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
         fetched_from: &str,
         now: OffsetDateTime,
     ) -> Response {
-        let Some(provider) = self.config.providers.get(&request.provider) else {
-            return answer(
-                404,
-                Outcome::UnknownProvider,
-                json!({ "error": "unknown provider", "provider": request.provider }),
-            );
+        let provider = match self.admit(&request) {
+            Ok(p) => p,
+            Err(refused) => return refused,
         };
-        if request.body.len() > self.config.max_payload {
-            return answer(
-                413,
-                Outcome::TooLarge,
-                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
-            );
-        }
         tracing::info!(provider = %request.provider, fetched_from, "an event fetched from the provider's API");
         self.accept(provider, &request, now, Some(fetched_from))
             .await
@@ -308,6 +288,25 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
             outcome,
             webhook_id: Some(id),
         }
+    }
+
+    /// The provider of a delivery within the size limit; else the 404 or 413 answer.
+    fn admit(&self, request: &Request) -> Result<&ProviderConfig, Response> {
+        let Some(provider) = self.config.providers.get(&request.provider) else {
+            return Err(answer(
+                404,
+                Outcome::UnknownProvider,
+                json!({ "error": "unknown provider", "provider": request.provider }),
+            ));
+        };
+        if request.body.len() > self.config.max_payload {
+            return Err(answer(
+                413,
+                Outcome::TooLarge,
+                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
+            ));
+        }
+        Ok(provider)
     }
 
     /// Checks the delivery's signature against the provider's secret. A signature refused by

@@ -81,10 +81,12 @@ pub fn run(args: &Args) -> Outcome {
             return Outcome::Error;
         }
     }
-    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+    if !crate::dev::TIME_SCALE.contains(&args.time_scale) {
         eprintln!(
-            "wh dev: --time-scale must be a positive number, not {}",
-            args.time_scale
+            "wh dev: --time-scale {} is out of range: give a factor from {} to {} (queue time that many times faster)",
+            args.time_scale,
+            crate::dev::TIME_SCALE.start(),
+            crate::dev::TIME_SCALE.end()
         );
         return Outcome::Error;
     }

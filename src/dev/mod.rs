@@ -72,7 +72,7 @@ impl Clock {
     /// Time since the start, in stack time.
     pub fn now(&self) -> Duration {
         match self {
-            Clock::Real { start, scale } => start.elapsed().mul_f64(*scale),
+            Clock::Real { start, scale } => scaled(start.elapsed(), *scale),
             Clock::Manual(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
         }
     }
@@ -90,11 +90,26 @@ impl Clock {
     /// A stack-time duration in real time.
     pub fn real(&self, stack_time: Duration) -> Duration {
         match self {
-            Clock::Real { scale, .. } if *scale > 0.0 => stack_time.div_f64(*scale),
+            Clock::Real { scale, .. } if *scale > 0.0 => scaled(stack_time, 1.0 / *scale),
             _ => stack_time,
         }
     }
 }
+
+/// `d` times `factor`, saturating: `Duration::mul_f64` panics when the product overflows
+/// (`--time-scale 1e300`) or is not a number.
+fn scaled(d: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(if factor > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
+}
+
+/// The `--time-scale` range: queue time from a thousand times slower to a thousand times
+/// faster than real time (a 30 s visibility timeout in 30 ms); beyond it timers round to
+/// nothing or to hours.
+pub const TIME_SCALE: std::ops::RangeInclusive<f64> = 0.001..=1000.0;
 
 /// How `wh dev` runs.
 #[derive(Clone, Debug)]
@@ -361,5 +376,21 @@ impl DevStack {
             out.push(format!("the custom domain {}", domain.name));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaling_saturates_instead_of_panicking() {
+        let s = Duration::from_secs(2);
+        assert_eq!(scaled(s, 1.5), Duration::from_secs(3));
+        assert_eq!(scaled(s, 1e300), Duration::MAX);
+        assert_eq!(scaled(s, 1.0 / 1e-300), Duration::MAX);
+        assert_eq!(scaled(s, 1e-300), Duration::ZERO);
+        assert_eq!(scaled(Duration::MAX, 2.0), Duration::MAX);
+        assert_eq!(scaled(s, f64::NAN), Duration::ZERO);
     }
 }

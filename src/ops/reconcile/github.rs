@@ -121,17 +121,13 @@ pub struct Client {
 impl Client {
     /// A client with the token in [`TOKEN_VAR`] against [`API_URL`] (or [`API_URL_VAR`]).
     pub fn from_env() -> Result<Self, ReconcileError> {
-        let token = std::env::var(TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(ReconcileError::MissingToken {
-                var: TOKEN_VAR,
-                what: "a token that can read the hook's deliveries: repository or organisation webhooks read and write, or the App's JWT for an App hook",
-            })?;
         Ok(Client {
             http: reqwest::Client::new(),
             base: super::api_base(API_URL_VAR, API_URL)?,
-            token: token.trim().to_owned(),
+            token: super::token(
+                TOKEN_VAR,
+                "a token that can read the hook's deliveries: repository or organisation webhooks read and write, or the App's JWT for an App hook",
+            )?,
         })
     }
 

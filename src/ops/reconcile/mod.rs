@@ -139,6 +139,16 @@ pub trait Stack: Send + Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// The token in the environment variable `var` (never a flag: shell history, `ps`); `what`
+/// says what kind of token it must be when it is missing.
+pub fn token(var: &'static str, what: &'static str) -> Result<String, ReconcileError> {
+    std::env::var(var)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or(ReconcileError::MissingToken { var, what })
+}
+
 /// The API base URL: `default`, or the loopback URL in the environment variable `var` (for
 /// tests and emulators only: an override elsewhere would send the token to another host).
 pub fn api_base(var: &'static str, default: &str) -> Result<String, ReconcileError> {

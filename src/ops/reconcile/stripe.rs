@@ -48,17 +48,13 @@ struct EventList {
 impl Client {
     /// A client with the key in [`KEY_VAR`] against [`API_URL`] (or [`API_URL_VAR`]).
     pub fn from_env() -> Result<Self, ReconcileError> {
-        let key = std::env::var(KEY_VAR)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
-            .ok_or(ReconcileError::MissingToken {
-                var: KEY_VAR,
-                what: "a secret key, or a restricted key with read access to Events and Webhook Endpoints",
-            })?;
         Ok(Client {
             http: reqwest::Client::new(),
             base: super::api_base(API_URL_VAR, API_URL)?,
-            key: key.trim().to_owned(),
+            key: super::token(
+                KEY_VAR,
+                "a secret key, or a restricted key with read access to Events and Webhook Endpoints",
+            )?,
         })
     }
 
