@@ -76,14 +76,31 @@ pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
 
 /// [`compile`], with handler crates finding `runtime/` at `runtime_path`.
 pub fn compile_with(path: &Path, runtime_path: &str) -> Result<Compilation, CompileError> {
-    let spec = spec::load(path)?;
-    let findings = checks::check(&spec);
+    compile_spec(path, &spec::load(path)?, runtime_path)
+}
+
+/// [`compile`] of spec text held in memory, as if read from `path` (tests, fuzzing).
+pub fn compile_source(path: &Path, text: &str) -> Result<Compilation, CompileError> {
+    compile_spec(
+        path,
+        &spec::parse(path, text)?,
+        crate::codegen::DEFAULT_RUNTIME_PATH,
+    )
+}
+
+/// Checks, lowers and emits a loaded spec.
+fn compile_spec(
+    path: &Path,
+    spec: &spec::Spec,
+    runtime_path: &str,
+) -> Result<Compilation, CompileError> {
+    let findings = checks::check(spec);
     if !findings.is_empty() {
         return Err(CompileError::Checks(findings));
     }
-    let stack = ir::lower(&spec);
+    let stack = ir::lower(spec);
     let capacity = ir::capacity::model(&stack);
-    let (warnings, errors): (Vec<Finding>, Vec<Finding>) = checks::capacity(&spec, &capacity)
+    let (warnings, errors): (Vec<Finding>, Vec<Finding>) = checks::capacity(spec, &capacity)
         .into_iter()
         .partition(Finding::is_warning);
     if !errors.is_empty() {
