@@ -694,3 +694,145 @@ async fn a_rotated_secret_keeps_the_old_one_for_the_overlap_and_put_ends_it() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.as_str().unwrap().contains("whitespace"), "{out}");
 }
+
+/// Sends `head` (and `body`, ignoring a server that stops reading) on a raw connection and
+/// returns the first line and the rest of the answer.
+fn raw(url: &str, head: impl AsRef<[u8]>, body: &[u8]) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = s.write_all(head.as_ref());
+    for chunk in body.chunks(8192) {
+        if s.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0_u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        // Done once the head and as many body bytes as it declares have come.
+        let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (first, rest) = text.split_once("\r\n").unwrap_or((&text, ""));
+    (first.to_owned(), rest.to_owned())
+}
+
+#[test]
+fn hostile_requests_get_their_4xx_without_the_server_reading_them_whole() {
+    let dev = start(&spec(OPEN_LIMITS, ""), &[]);
+    // A declared 100 MiB body (the spec allows 64KiB): answered before it is sent.
+    let (status, rest) = raw(
+        &dev.url,
+        "POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 104857600\r\n\r\n",
+        &[b'{'; 1024],
+    );
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}\n{rest}");
+    assert!(rest.contains(r#""limit_bytes":65536"#), "{rest}");
+    // A chunked body of no declared length: answered once it passes the limit.
+    let mut chunked = Vec::new();
+    for _ in 0..12 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 8192).as_bytes());
+        chunked.extend_from_slice(&[b'x'; 8192]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    let (status, rest) = raw(
+        &dev.url,
+        "POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        &chunked,
+    );
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}\n{rest}");
+    // Many headers, or one huge header.
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (status, _) = raw(
+        &dev.url,
+        format!("POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\n{many}Content-Length: 0\r\n\r\n"),
+        b"",
+    );
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    let huge = format!("X-Big: {}\r\n", "a".repeat(1024 * 1024));
+    let (status, _) = raw(
+        &dev.url,
+        format!("POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\n{huge}Content-Length: 0\r\n\r\n"),
+        b"",
+    );
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+    // Invalid UTF-8 in the path and in a header: a 4xx, never a 2xx or 5xx.
+    for head in [
+        &b"POST /live/webhook/\xff\xfe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"[..],
+        &b"POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\nStripe-Signature: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}"[..],
+    ] {
+        let (status, _) = raw(&dev.url, head, b"");
+        let code: u16 = status.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&code), "{status}");
+    }
+    let (status, _) = raw(
+        &dev.url,
+        "POST /live/webhook/%FF%FE HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        b"",
+    );
+    assert!(
+        status.starts_with("HTTP/1.1 404"),
+        "an unknown provider: {status}"
+    );
+    // And the server still serves.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (s, _) = rt.block_on(post(
+        &client(None),
+        &format!("{}/live/webhook/stripe", dev.url),
+        stripe_event("after-the-storm"),
+        true,
+    ));
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_answered_408_and_closed_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dev = start(&spec(OPEN_LIMITS, ""), &["--body-timeout", "500ms"]);
+    let addr = dev.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\":",
+        )
+        .await
+        .unwrap();
+    // Served meanwhile.
+    let (s, _) = post(
+        &client(None),
+        &format!("{}/live/webhook/stripe", dev.url),
+        stripe_event("while-one-stalls"),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the stalled connection was closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        common::run(&["dev", "specs/dev.yaml", "--body-timeout", "10m"])
+            .status
+            .code()
+            == Some(2),
+        "out of range"
+    );
+}

@@ -57,10 +57,18 @@ pub struct Args {
     /// the cap on audit records, bus events and alerts kept.
     #[arg(long, value_name = "N", default_value_t = dev::KEEP)]
     keep: usize,
+    /// How long a request body may take to arrive (100ms to 5m); a client that stalls longer
+    /// is answered 408 and its connection closed, while others are served.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = body_timeout)]
+    body_timeout: Duration,
 }
 
 fn latency(text: &str) -> Result<Duration, String> {
     super::duration_within(text, (0, "0ms"), (10_000, "10s"))
+}
+
+fn body_timeout(text: &str) -> Result<Duration, String> {
+    super::duration_within(text, (100, "100ms"), (300_000, "5m"))
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -168,6 +176,7 @@ async fn serve(
         latency: args.latency,
         waf_mode: args.waf_mode,
         keep: args.keep.max(1),
+        body_timeout: args.body_timeout,
     };
     let dev = DevStack::new(stack, &stage_url, secrets, options);
     // The first line is the contract scripts and tests read.

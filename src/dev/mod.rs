@@ -136,6 +136,8 @@ pub struct DevOptions {
     /// Processed webhooks whose payload is kept; also the cap on audit records, bus events
     /// and alerts kept (see [`KEEP`]).
     pub keep: usize,
+    /// How long a request body may take to arrive before the answer is 408.
+    pub body_timeout: Duration,
 }
 
 /// What `wh dev` keeps by default: the payload of the 10,000 most recently processed

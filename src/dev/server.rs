@@ -11,13 +11,14 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use time::OffsetDateTime;
 use wh_runtime::headers::Headers;
@@ -66,12 +67,61 @@ impl Gateway {
     }
 }
 
-/// The router: everything goes through [`handle`], which routes as API Gateway does.
+/// API Gateway's largest payload: "10 MB" (<https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html>).
+const GATEWAY_MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+/// The router: everything goes through [`handle`], which routes as API Gateway does. Bodies
+/// are read by the routes themselves, each within its own limit.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
-        .with_state(gateway)
+    Router::new().fallback(handle).with_state(gateway)
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// Longer than the limit: only that much was read.
+    TooLong,
+    /// The client sent a malformed body or went away.
+    Broken(String),
+    /// It did not arrive within the timeout.
+    Stalled,
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`, stopping as soon as it is longer.
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(BodyError::Stalled),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(BodyError::TooLong),
+        Ok(Err(e)) => Err(BodyError::Broken(e.to_string())),
+    }
+}
+
+/// The answer to a body that did not come whole; the connection is closed after it.
+fn unread(e: BodyError) -> Response {
+    let mut answer = match e {
+        BodyError::TooLong => message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        BodyError::Broken(e) => message(
+            StatusCode::BAD_REQUEST,
+            &format!("could not read the body: {e}"),
+        ),
+        BodyError::Stalled => message(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+    };
+    answer.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    answer
+}
+
+/// The receiver's own answer as an HTTP response.
+fn receiver_answer(response: &wh_runtime::receiver::Response) -> Response {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [("content-type", "application/json")],
+        response.body.to_string(),
+    )
+        .into_response()
 }
 
 fn message(status: StatusCode, text: &str) -> Response {
@@ -232,7 +282,7 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     // A deployed stack's round trip: half before the gateway sees the request, half after.
     let latency = gw.stack.options.latency;
@@ -252,11 +302,14 @@ async fn gateway(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let dev = &gw.stack;
     if uri.path().starts_with("/_wh/") {
-        return operations(dev, &method, &uri, &body).await;
+        return match read_body(body, GATEWAY_MAX_PAYLOAD, dev.options.body_timeout).await {
+            Ok(body) => operations(dev, &method, &uri, &body).await,
+            Err(e) => unread(e),
+        };
     }
     // WAF sees every request first, routed or not, as it does in front of a stage.
     let now = gw.started.elapsed();
@@ -303,6 +356,33 @@ async fn gateway(
         count(dev, 429);
         return message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
     }
+    // A body over the limit is answered as the receiver answers it, without reading the rest:
+    // at once when its declared length says so, else as soon as that many bytes have come.
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if let Some(refused) = dev.receiver.refuse_early(provider, declared) {
+        count(dev, refused.status);
+        return receiver_answer(&refused);
+    }
+    let limit = dev.receiver.max_payload();
+    let body = match read_body(body, limit, dev.options.body_timeout).await {
+        Ok(body) => body,
+        Err(BodyError::TooLong) => {
+            count(dev, 413);
+            return match dev.receiver.refuse_early(provider, limit.saturating_add(1)) {
+                Some(refused) => receiver_answer(&refused),
+                None => unread(BodyError::TooLong),
+            };
+        }
+        Err(e) => {
+            let answer = unread(e);
+            count(dev, answer.status().as_u16());
+            return answer;
+        }
+    };
     let request = Request {
         provider: provider.to_owned(),
         headers: headers
@@ -342,13 +422,7 @@ async fn gateway(
                 .map_or_else(|| response.body.to_string(), |id| format!("webhook {id}"))
         );
     }
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [("content-type", "application/json")],
-        response.body.to_string(),
-    )
-        .into_response()
+    receiver_answer(&response)
 }
 
 fn count(dev: &DevStack, status: u16) {
