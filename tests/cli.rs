@@ -270,12 +270,12 @@ fn schema_check_fails_on_a_stale_file() {
     assert_eq!(o.status.code(), Some(1));
 }
 
-/// Every `wh` command line in the shipped GitHub Actions example names a real subcommand and
-/// only options it has, so the example cannot drift from the CLI.
-#[test]
-fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
+/// The `wh` command lines of a shipped GitHub Actions example, checked to name a real
+/// subcommand and only options it has, so the example cannot drift from the CLI; returns their
+/// subcommands.
+fn example_commands(file: &str) -> Vec<String> {
     let text =
-        std::fs::read_to_string(common::repo().join("examples/github-actions/deploy.yml")).unwrap();
+        std::fs::read_to_string(common::repo().join("examples/github-actions").join(file)).unwrap();
     let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     let mut lines = Vec::new();
     for job in doc["jobs"].as_object().unwrap().values() {
@@ -290,22 +290,38 @@ fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
             }
         }
     }
-    let subcommands: Vec<&str> = lines
-        .iter()
-        .map(|l| l.split_whitespace().nth(1).unwrap())
-        .collect();
-    for expected in ["compile", "build", "diff", "deploy", "destroy"] {
-        assert!(subcommands.contains(&expected), "{lines:?}");
-    }
     for line in &lines {
         let sub = line.split_whitespace().nth(1).unwrap();
         let help = common::run(&[sub, "--help"]);
         assert!(help.status.success(), "wh {sub} --help");
         let help = String::from_utf8_lossy(&help.stdout);
         for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
-            assert!(help.contains(flag), "`{line}`: wh {sub} has no {flag}");
+            assert!(
+                help.contains(flag),
+                "{file}: `{line}`: wh {sub} has no {flag}"
+            );
         }
     }
+    lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
+    let subcommands = example_commands("deploy.yml");
+    for expected in ["compile", "build", "diff", "deploy", "destroy"] {
+        assert!(subcommands.iter().any(|s| s == expected), "{subcommands:?}");
+    }
+}
+
+#[test]
+fn the_reconcile_workflow_example_uses_only_real_commands_and_options() {
+    assert_eq!(
+        example_commands("reconcile.yml"),
+        ["reconcile", "reconcile"]
+    );
 }
 
 /// Times and durations at the edge of the calendar are refused with a message, not a panic.

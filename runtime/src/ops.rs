@@ -88,6 +88,24 @@ pub struct Stuck {
     pub now: String,
 }
 
+impl Stuck {
+    /// The bounds at `now`: RECEIVED longer than `older_than` ago, last enqueued longer than
+    /// `lost_after` ago.
+    pub fn at(
+        now: time::OffsetDateTime,
+        older_than: std::time::Duration,
+        lost_after: std::time::Duration,
+    ) -> Self {
+        Stuck {
+            received_before: cutoff(now, older_than),
+            sent_before: Some(cutoff(now, lost_after)),
+            now: now
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Why a webhook is stuck, if it is by `stuck`'s bounds (`record` from the table).
 fn stuck_because(stuck: &Stuck, record: &WebhookRecord) -> Option<&'static str> {
     let sent_at = record.enqueued_at.as_deref().unwrap_or(&record.received_at);

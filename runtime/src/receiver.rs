@@ -294,20 +294,7 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
     /// provider, 413 over the size limit; `None` when it may go on. A server can ask this with
     /// the declared length (or the bytes read so far) and answer without reading the rest.
     pub fn refuse_early(&self, provider: &str, body_len: usize) -> Option<Response> {
-        if !self.config.providers.contains_key(provider) {
-            return Some(answer(
-                404,
-                Outcome::UnknownProvider,
-                json!({ "error": "unknown provider", "provider": provider }),
-            ));
-        }
-        (body_len > self.config.max_payload).then(|| {
-            answer(
-                413,
-                Outcome::TooLarge,
-                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
-            )
-        })
+        self.admitted(provider, body_len).err()
     }
 
     /// The largest body accepted, in bytes.
@@ -317,13 +304,26 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
 
     /// The provider of a delivery within the size limit; else the 404 or 413 answer.
     fn admit(&self, request: &Request) -> Result<&ProviderConfig, Response> {
-        if let Some(refused) = self.refuse_early(&request.provider, request.body.len()) {
-            return Err(refused);
+        self.admitted(&request.provider, request.body.len())
+    }
+
+    /// [`Self::admit`] by provider name and body length.
+    fn admitted(&self, provider: &str, body_len: usize) -> Result<&ProviderConfig, Response> {
+        let Some(config) = self.config.providers.get(provider) else {
+            return Err(answer(
+                404,
+                Outcome::UnknownProvider,
+                json!({ "error": "unknown provider", "provider": provider }),
+            ));
+        };
+        if body_len > self.config.max_payload {
+            return Err(answer(
+                413,
+                Outcome::TooLarge,
+                json!({ "error": "payload too large", "limit_bytes": self.config.max_payload }),
+            ));
         }
-        self.config
-            .providers
-            .get(&request.provider)
-            .ok_or_else(|| answer(500, Outcome::BackendFailure, json!({})))
+        Ok(config)
     }
 
     /// Checks the delivery's signature against the provider's secret. A signature refused by

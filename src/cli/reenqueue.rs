@@ -7,7 +7,6 @@
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use wh::ops::{self, Resources};
 use wh::spec::units::Duration;
 use wh_runtime::backends::aws::{DynamoStore, SqsQueue};
@@ -191,15 +190,11 @@ async fn reenqueue(args: &Args) -> Outcome {
         || ops_rt::message_lifetime(queues.retention_secs, queues.dlq_retention_secs),
         |d| std::time::Duration::from_millis(d.as_millis()),
     );
-    let now = OffsetDateTime::now_utc();
-    let stuck = ops_rt::Stuck {
-        received_before: ops_rt::cutoff(
-            now,
-            std::time::Duration::from_millis(args.older_than.as_millis()),
-        ),
-        sent_before: Some(ops_rt::cutoff(now, lost_after)),
-        now: now.format(&Rfc3339).unwrap_or_default(),
-    };
+    let stuck = ops_rt::Stuck::at(
+        OffsetDateTime::now_utc(),
+        std::time::Duration::from_millis(args.older_than.as_millis()),
+        lost_after,
+    );
     list_then_run(steps(Outcome::Failed), |dry_run| {
         ops_rt::reenqueue(&store, &store, &queue, &stuck, dry_run)
     })

@@ -49,20 +49,13 @@ impl DevStack {
         lost_after: Option<std::time::Duration>,
         dry_run: bool,
     ) -> Result<Report, BackendError> {
-        let now = OffsetDateTime::now_utc();
         let lost_after = lost_after.unwrap_or_else(|| {
             ops::message_lifetime(
                 self.stack.queues.retention_secs,
                 self.stack.queues.dlq_retention_secs,
             )
         });
-        let stuck = ops::Stuck {
-            received_before: ops::cutoff(now, older_than),
-            sent_before: Some(ops::cutoff(now, lost_after)),
-            now: now
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        };
+        let stuck = ops::Stuck::at(OffsetDateTime::now_utc(), older_than, lost_after);
         // Through the change-feed store, so the audit logger sees the status change.
         let store = self.receiver.backends().0;
         ops::reenqueue(&self.store, store, &self.queue, &stuck, dry_run).await
