@@ -318,7 +318,9 @@ fn within_tolerance(timestamp: i64, now: i64, tolerance_secs: u64) -> Result<(),
     let tolerance = i64::try_from(tolerance_secs).unwrap_or(i64::MAX);
     if age > tolerance {
         Err(VerifyError::Stale(age.unsigned_abs()))
-    } else if -age > tolerance {
+    } else if age < -tolerance {
+        // Not `-age > tolerance`: `age` saturates at i64::MIN, whose negation overflows (found
+        // by runtime/tests/fuzz.rs).
         Err(VerifyError::Future(age.unsigned_abs()))
     } else {
         Ok(())
@@ -505,6 +507,21 @@ mod tests {
                 "{scheme:?}"
             );
         }
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_i64_are_refused_without_overflow() {
+        // Found by the fuzzer: a timestamp far in the future of a clock far in the past made
+        // the age i64::MIN, and its negation panicked.
+        assert!(matches!(
+            within_tolerance(i64::MAX, i64::MIN, 300),
+            Err(VerifyError::Future(_))
+        ));
+        assert!(matches!(
+            within_tolerance(i64::MIN, i64::MAX, 300),
+            Err(VerifyError::Stale(_))
+        ));
+        assert!(within_tolerance(0, 0, u64::MAX).is_ok());
     }
 
     #[test]
