@@ -54,6 +54,16 @@ pub fn webhook_id(provider: &str, event_id: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The id at `pointer` (RFC 6901) in a provider's JSON: a string as it is, a number in its
+/// decimal form (Shopify's ids are numbers); anything else is no id.
+pub fn id_at(document: &serde_json::Value, pointer: &str) -> Option<String> {
+    match document.pointer(pointer)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A stored webhook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookRecord {

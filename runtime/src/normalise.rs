@@ -26,7 +26,7 @@
 
 use serde_json::Value;
 
-use crate::model::{NormalisedEvent, WebhookRecord};
+use crate::model::{NormalisedEvent, WebhookRecord, id_at};
 
 /// The provider families whose payloads the processor understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,13 +192,7 @@ pub fn normalise(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let id = |pointer: &str| {
-        data.pointer(pointer).and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-    };
+    let id = |pointer: &str| id_at(&data, pointer);
     let header = |name: &str| record.headers.get(name).cloned();
     let (event_type, object_id, amount, currency) = match family {
         Family::Stripe => (

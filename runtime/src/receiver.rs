@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::backends::{BackendError, Queue, Secrets, Store};
 use crate::headers::Headers;
-use crate::model::{QueueMessage, Status, UNSTORED_HEADERS, WebhookRecord, webhook_id};
+use crate::model::{QueueMessage, Status, UNSTORED_HEADERS, WebhookRecord, id_at, webhook_id};
 use crate::secret::SecretValue;
 use crate::verify::{self, STANDARD_WEBHOOKS_ID, Scheme};
 
@@ -205,13 +205,7 @@ impl<S: Store, Q: Queue, K: Secrets> Receiver<S, Q, K> {
                 .map(|name| request.headers.get(name).filter(|v| !v.is_empty()))
                 .collect::<Option<Vec<_>>>()
                 .map(|values| values.join(":")),
-            EventIdSource::JsonPointer(pointer) => {
-                document.pointer(pointer).and_then(|v| match v {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-            }
+            EventIdSource::JsonPointer(pointer) => id_at(&document, pointer),
         };
         let Some(event_id) = event_id.filter(|id| !id.is_empty()) else {
             return answer(

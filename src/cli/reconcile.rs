@@ -263,10 +263,7 @@ fn show(format: OutputFormat, job: &Job, s: &Summary) {
     {
         let verdict = match &item.verdict {
             Verdict::Failed(e) => format!("failed: {e}"),
-            v => serde_json::to_value(v)
-                .ok()
-                .and_then(|v| v["verdict"].as_str().map(|s| s.replace('_', " ")))
-                .unwrap_or_default(),
+            v => v.label().to_owned(),
         };
         println!("  {} {} {} {verdict}", item.at, item.id, item.event);
     }

@@ -83,6 +83,19 @@ pub enum Verdict {
     Failed(String),
 }
 
+impl Verdict {
+    /// How it is printed: the JSON name, spaced (`already stored`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::AlreadyStored => "already stored",
+            Verdict::Recovered => "recovered",
+            Verdict::WouldRecover => "would recover",
+            Verdict::TooOld => "too old",
+            Verdict::Failed(_) => "failed",
+        }
+    }
+}
+
 /// One delivery or event and its verdict.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Item {

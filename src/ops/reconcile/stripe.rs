@@ -152,22 +152,22 @@ pub async fn reconcile<S: Stack>(
         .filter(|e| receives(&enabled, e["type"].as_str().unwrap_or("")))
         .collect();
     events.sort_by_key(|e| (e["created"].as_i64(), e["id"].as_str().map(str::to_owned)));
-    let event_id = |e: &Value| match e.pointer(id_pointer) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    let ids: Vec<String> = events
+    // Where the receiver reads it: the stack's webhook ids derive from these.
+    let event_ids: Vec<Option<String>> = events
         .iter()
-        .map(|e| wh_runtime::model::webhook_id(provider, &event_id(e).unwrap_or_default()))
+        .map(|e| wh_runtime::model::id_at(e, id_pointer))
+        .collect();
+    let ids: Vec<String> = event_ids
+        .iter()
+        .map(|id| wh_runtime::model::webhook_id(provider, id.as_deref().unwrap_or_default()))
         .collect();
     let stored = stack.stored(&ids).await.map_err(ReconcileError::Stack)?;
     let mut items = Vec::new();
-    for (event, stored) in events.iter().zip(stored) {
+    for ((event, event_id), stored) in events.iter().zip(event_ids).zip(stored) {
         let created = event["created"]
             .as_i64()
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
-        let verdict = if event_id(event).is_none() {
+        let verdict = if event_id.is_none() {
             Verdict::Failed(format!("no event id at {id_pointer}"))
         } else if stored {
             Verdict::AlreadyStored
@@ -183,7 +183,7 @@ pub async fn reconcile<S: Stack>(
             }
         };
         items.push(Item {
-            id: event_id(event).unwrap_or_default(),
+            id: event_id.unwrap_or_default(),
             event: event["type"].as_str().unwrap_or("").to_owned(),
             at: created.map(rfc3339).unwrap_or_default(),
             verdict,
