@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use goose::client::GooseClientBuilder;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
 
@@ -27,6 +28,8 @@ pub type Signer = Arc<dyn Fn(u64) -> (Vec<(String, String)>, Vec<u8>) + Send + S
 /// One source's share of a phase.
 #[derive(Clone, Debug)]
 pub struct Stream {
+    /// Its number in the phase's plan: the same in every shard, which sends only its own.
+    pub id: usize,
     /// The address requests are sent from (`None`: the operating system picks).
     pub source: Option<IpAddr>,
     /// Requests per second; `None` sends every request at the stream's start, as fast as the
@@ -40,6 +43,8 @@ pub struct Stream {
     pub users: usize,
     /// Stop sending this long after the first answer that carries the phase's block header.
     pub stop_after_block: Option<Duration>,
+    /// A request number whose send time the measurement keeps (the per-IP crossing).
+    pub mark: Option<u64>,
 }
 
 /// What one phase sends.
@@ -63,6 +68,9 @@ pub struct Phase {
     pub block_header: Option<(String, String)>,
     /// Keep the `webhookId` of every 2xx answer (the soak's accounting).
     pub collect_ids: bool,
+    /// When the schedule starts (a sharded run's agreed instant); `None`: as soon as every
+    /// user is ready.
+    pub start: Option<Instant>,
 }
 
 /// One request, timed from the phase's schedule start.
@@ -107,6 +115,9 @@ pub struct PhaseResult {
     pub elapsed: Duration,
     /// Goose users the phase ran.
     pub users: usize,
+    /// How long after the schedule's start the last user was ready (zero when the schedule
+    /// waited for them).
+    pub start_late: Duration,
 }
 
 struct StreamState {
@@ -128,9 +139,12 @@ struct State {
     users: usize,
     ready: AtomicU64,
     t0: OnceLock<Instant>,
+    /// Nanoseconds from a preset start to the last user's readiness.
+    start_late: AtomicU64,
     signed: AtomicU64,
     block_header: Option<(String, String)>,
     collect_ids: bool,
+    preset: Option<Instant>,
     answers: Mutex<Vec<Answer>>,
     ids: Mutex<Vec<String>>,
 }
@@ -161,6 +175,13 @@ impl State {
     /// the others start after [`READY_WAIT`].
     async fn t0(&self) -> Instant {
         let n = self.ready.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(preset) = self.preset {
+            if n as usize >= self.users {
+                let late = Instant::now().saturating_duration_since(preset);
+                self.start_late.store(nanos(late), Ordering::Relaxed);
+            }
+            return preset;
+        }
         if n as usize >= self.users {
             return *self
                 .t0
@@ -292,6 +313,8 @@ pub async fn run_phase(phase: &Phase) -> Result<PhaseResult, String> {
         users,
         ready: AtomicU64::new(0),
         t0: OnceLock::new(),
+        start_late: AtomicU64::new(0),
+        preset: phase.start,
         signed: AtomicU64::new(0),
         block_header: phase.block_header.clone(),
         collect_ids: phase.collect_ids,
@@ -306,7 +329,13 @@ pub async fn run_phase(phase: &Phase) -> Result<PhaseResult, String> {
         .iter()
         .map(|f| f.to_string_lossy().into_owned())
         .collect();
+    // One client built up front and cloned to every user (goose otherwise builds a client per
+    // user as it launches them, milliseconds each, so 500 users take seconds to start); each
+    // user then takes its stream's client anyway.
     let attack = GooseAttack::initialize_with_config(config)
+        .and_then(|a| {
+            a.set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+        })
         .map_err(|e| e.to_string())?
         .register_scenario(scenario!("webhooks").register_transaction(transaction!(run_user)))
         .set_default(GooseDefault::Host, phase.host.as_str())
@@ -335,5 +364,6 @@ pub async fn run_phase(phase: &Phase) -> Result<PhaseResult, String> {
         webhook_ids: std::mem::take(&mut *lock(&state.ids)),
         elapsed,
         users,
+        start_late: Duration::from_nanos(state.start_late.load(Ordering::Relaxed)),
     })
 }

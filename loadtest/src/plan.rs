@@ -5,11 +5,13 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::phase::Stream;
 use crate::verdict::PerIpRoles;
 
 /// The limits a stack enforces, as the spec states them.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// Stage throttle rate, requests per second.
     pub rate: f64,
@@ -39,7 +41,8 @@ pub const DEPLOYED_WAF_LAG: Duration = Duration::from_secs(40);
 pub const DEV_WAF_LAG: Duration = Duration::from_secs(1);
 
 /// The checks `wh loadtest` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// The bucket after idling.
     Burst,
@@ -85,7 +88,8 @@ impl FromStr for Check {
 /// Where requests come from: loopback addresses of the load test's own (one block per
 /// check, so no address carries one check's count into the next check's per-IP window), or
 /// the operating system's choice (a deployed stack).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Sources {
     /// `127.<block>.x.y`, one address per stream.
     Loopback,
@@ -110,13 +114,25 @@ impl Sources {
         ])
     }
 
-    /// The address the round-trip probe sends from (`None`: the machine's).
-    pub fn probe(self) -> Option<IpAddr> {
+    /// The address shard `shard`'s round-trip probe sends from (`None`: the machine's):
+    /// `127.9.x.y`, one per shard, outside every check's block.
+    pub fn probe(self, shard: usize) -> Option<IpAddr> {
         match self {
-            Sources::Loopback => Some(IpAddr::from([127, 9, 0, 1])),
+            Sources::Loopback => Some(IpAddr::from([
+                127,
+                9,
+                u8::try_from(shard / 250).unwrap_or(255),
+                u8::try_from(1 + shard % 250).unwrap_or(1),
+            ])),
             Sources::Machine => None,
         }
     }
+}
+
+/// The shard (1-based) that sends stream `id` of a phase split over `shards`: streams are
+/// dealt round-robin, so every shard gets its share of every phase.
+pub fn shard_of(id: usize, shards: usize) -> usize {
+    id % shards.max(1) + 1
 }
 
 /// Goose users a stream needs to keep `rate` requests a second in flight when each takes
@@ -156,19 +172,21 @@ pub fn refill(l: &Limits) -> Result<Duration, String> {
 /// stream), staggered so their union is evenly spaced.
 fn spread(
     check: Check,
-    sources: Sources,
+    (sources, shards): (Sources, usize),
     n: usize,
     rate: f64,
     length: Duration,
     users: usize,
 ) -> Vec<Stream> {
     let n = match sources {
-        Sources::Loopback => n.max(1),
-        Sources::Machine => 1,
+        Sources::Loopback => n.max(shards).max(1),
+        Sources::Machine => shards.max(1),
     };
     let each = rate / n as f64;
     (0..n)
         .map(|i| Stream {
+            id: i,
+            mark: None,
             source: match sources {
                 Sources::Loopback => Some(Sources::loopback(check, i)),
                 Sources::Machine => None,
@@ -190,15 +208,17 @@ fn sources_for(l: &Limits, count: f64) -> usize {
 /// The burst: `max(2.5 x burst, burst + 100)` requests at once, as fast as the users can send:
 /// more than a bucket 30 % too big takes with its refill, few enough that the refill while
 /// they arrive stays small beside the bucket.
-pub fn burst(l: &Limits, sources: Sources, rtt: Duration) -> Vec<Stream> {
-    let n = (u64::from(l.burst) * 5 / 2).max(u64::from(l.burst) + 100);
+pub fn burst(l: &Limits, (sources, shards): (Sources, usize), rtt: Duration) -> Vec<Stream> {
+    let n = burst_count(l);
     let users = (n as usize).min(users_for(l.rate, rtt).max(256));
     let k = match sources {
-        Sources::Loopback => sources_for(l, n as f64).max(1),
-        Sources::Machine => 1,
+        Sources::Loopback => sources_for(l, n as f64).max(shards).max(1),
+        Sources::Machine => shards.max(1),
     };
     (0..k)
         .map(|i| Stream {
+            id: i,
+            mark: None,
             source: match sources {
                 Sources::Loopback => Some(Sources::loopback(Check::Burst, i)),
                 Sources::Machine => None,
@@ -212,13 +232,18 @@ pub fn burst(l: &Limits, sources: Sources, rtt: Duration) -> Vec<Stream> {
         .collect()
 }
 
+/// Requests the burst sends: `max(2.5 x burst, burst + 100)`.
+pub fn burst_count(l: &Limits) -> u64 {
+    (u64::from(l.burst) * 5 / 2).max(u64::from(l.burst) + 100)
+}
+
 /// The throttle: open arrivals at `load_factor x rate` for the time the bucket takes to drain
 /// (`burst / (offered - rate)`) plus a second plus `measure` seconds at the steady rate.
 pub fn throttle(
     l: &Limits,
     load_factor: f64,
     measure: Duration,
-    sources: Sources,
+    fleet: (Sources, usize),
     rtt: Duration,
 ) -> Result<(Vec<Stream>, f64), String> {
     if !(1.2..=10.0).contains(&load_factor) {
@@ -241,7 +266,7 @@ pub fn throttle(
     Ok((
         spread(
             Check::Throttle,
-            sources,
+            fleet,
             n,
             offered,
             length,
@@ -253,33 +278,37 @@ pub fn throttle(
 
 /// The per-IP phase: (a) a noisy source at 1.25 x the per-IP rate until the lag allowance
 /// after it crosses the limit (stopping 2 s after its first block); (b) a steady source at
-/// 0.8 x the per-IP rate for 1.5 windows; (c) a bystander at 0.25 x. From one machine only (a)
-/// runs: (b) and (c) need addresses of their own.
+/// 0.8 x the per-IP rate for 1.5 windows; (c) a bystander at 0.25 x. Each role needs an address
+/// of its own: on loopback each has one; from machines' own addresses role `i` is shard
+/// `i + 1`'s, so one runner plays only (a), two play (a) and (b), three all three.
 pub fn per_ip(
     l: &Limits,
-    sources: Sources,
+    (sources, shards): (Sources, usize),
     lag: Duration,
     prior: u64,
     rtt: Duration,
 ) -> Result<(Vec<Stream>, PerIpRoles), String> {
     let r = l.per_ip_rate;
     let noisy_rate = 1.25 * r;
-    let parts = match sources {
-        Sources::Loopback => 1.25 + 0.8 + 0.25,
-        Sources::Machine => 1.25,
+    let roles = match sources {
+        Sources::Loopback => 3,
+        Sources::Machine => shards.clamp(1, 3),
     };
+    let parts = [1.25, 0.8, 0.25][..roles].iter().sum::<f64>();
     if parts * r > 0.9 * l.rate {
         return Err(format!(
             "the per-IP rate {r}/s is too close to the API rate {}/s to test: the per-IP phase sends {:.2} x the per-IP rate and must stay under 0.9 x the API rate",
             l.rate, parts
         ));
     }
-    let crossing = secs(l.per_ip_limit.saturating_sub(prior) as f64 / noisy_rate);
+    let crossing_seq = l.per_ip_limit.saturating_sub(prior);
+    let crossing = secs(crossing_seq as f64 / noisy_rate);
     let noisy_length = crossing + lag + Duration::from_secs(3);
     let steady_length = l.window.mul_f64(1.5);
-    let length = noisy_length.max(match sources {
-        Sources::Loopback => steady_length,
-        Sources::Machine => Duration::ZERO,
+    let length = noisy_length.max(if roles > 1 {
+        steady_length
+    } else {
+        Duration::ZERO
     });
     check_length(
         &format!(
@@ -291,6 +320,7 @@ pub fn per_ip(
         "test a copy of the spec with scaled limits",
     )?;
     let stream = |i: usize, rate: f64, length: Duration| Stream {
+        id: i,
         source: match sources {
             Sources::Loopback => Some(Sources::loopback(Check::PerIp, i)),
             Sources::Machine => None,
@@ -300,19 +330,29 @@ pub fn per_ip(
         count: (rate * length.as_secs_f64()).ceil() as u64 + 1,
         users: users_for(rate, rtt),
         stop_after_block: None,
+        mark: None,
     };
     let mut streams = vec![Stream {
         stop_after_block: Some(Duration::from_secs(2)),
+        mark: Some(crossing_seq),
         ..stream(0, noisy_rate, noisy_length)
     }];
-    let one_runner = "needs a source address of its own: a single runner against a deployed stack has one (see the README on sharding)".to_owned();
-    let (steady, bystander) = match sources {
-        Sources::Loopback => {
-            streams.push(stream(1, 0.8 * r, steady_length));
-            streams.push(stream(2, 0.25 * r, length));
-            (Ok(1), Ok(2))
-        }
-        Sources::Machine => (Err(one_runner.clone()), Err(one_runner)),
+    let lacking = |n: usize| {
+        Err(format!(
+            "needs a source address of its own: {n} runners against a deployed stack have {n} (shard the run over 3, see the README on sharding)"
+        ))
+    };
+    let steady = if roles > 1 {
+        streams.push(stream(1, 0.8 * r, steady_length));
+        Ok(1)
+    } else {
+        lacking(shards)
+    };
+    let bystander = if roles > 2 {
+        streams.push(stream(2, 0.25 * r, length));
+        Ok(2)
+    } else {
+        lacking(shards)
     };
     Ok((
         streams,
@@ -334,7 +374,7 @@ pub fn soak(
     l: &Limits,
     fraction: f64,
     length: Duration,
-    sources: Sources,
+    fleet: (Sources, usize),
     rtt: Duration,
 ) -> Result<Vec<Stream>, String> {
     if !(fraction > 0.0 && fraction < 1.0) {
@@ -353,7 +393,7 @@ pub fn soak(
     let n = (rate / (l.per_ip_rate / 2.0)).ceil() as usize;
     Ok(spread(
         Check::Soak,
-        sources,
+        fleet,
         n,
         rate,
         length,
@@ -391,7 +431,7 @@ mod tests {
             &PROD,
             1.5,
             Duration::from_secs(5),
-            Sources::Loopback,
+            (Sources::Loopback, 1),
             Duration::from_millis(2),
         )
         .unwrap();
@@ -407,7 +447,7 @@ mod tests {
             &PROD,
             1.5,
             Duration::from_secs(5),
-            Sources::Machine,
+            (Sources::Machine, 1),
             Duration::from_millis(80),
         )
         .unwrap();
@@ -430,7 +470,7 @@ mod tests {
                 &slow,
                 1.5,
                 Duration::from_secs(5),
-                Sources::Loopback,
+                (Sources::Loopback, 1),
                 Duration::ZERO
             )
             .is_err()
@@ -440,7 +480,7 @@ mod tests {
                 &PROD,
                 1.0,
                 Duration::from_secs(5),
-                Sources::Loopback,
+                (Sources::Loopback, 1),
                 Duration::ZERO
             )
             .is_err()
@@ -451,7 +491,7 @@ mod tests {
     fn the_per_ip_phase_crosses_the_limit_and_runs_one_and_a_half_windows() {
         let (streams, roles) = per_ip(
             &PROD,
-            Sources::Loopback,
+            (Sources::Loopback, 1),
             DEV_WAF_LAG,
             0,
             Duration::from_millis(2),
@@ -467,7 +507,7 @@ mod tests {
         assert_eq!(roles.limit, 600);
         let (one, roles) = per_ip(
             &PROD,
-            Sources::Machine,
+            (Sources::Machine, 1),
             DEPLOYED_WAF_LAG,
             10,
             Duration::from_millis(80),
@@ -485,19 +525,28 @@ mod tests {
             per_ip_limit: 30_000,
             ..PROD
         };
-        assert!(per_ip(&close, Sources::Loopback, DEV_WAF_LAG, 0, Duration::ZERO).is_err());
+        assert!(
+            per_ip(
+                &close,
+                (Sources::Loopback, 1),
+                DEV_WAF_LAG,
+                0,
+                Duration::ZERO
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn the_burst_sends_two_and_a_half_buckets_and_the_soak_stays_under_the_per_ip_rate() {
-        let b = burst(&PROD, Sources::Loopback, Duration::from_millis(2));
+        let b = burst(&PROD, (Sources::Loopback, 1), Duration::from_millis(2));
         assert_eq!(total(&b), 5000);
         assert!(b.iter().all(|s| s.count <= 300 && s.rate.is_none()));
         let s = soak(
             &PROD,
             0.1,
             Duration::from_secs(60),
-            Sources::Loopback,
+            (Sources::Loopback, 1),
             Duration::from_millis(2),
         )
         .unwrap();
@@ -508,7 +557,7 @@ mod tests {
                 &PROD,
                 1.5,
                 Duration::from_secs(60),
-                Sources::Loopback,
+                (Sources::Loopback, 1),
                 Duration::ZERO
             )
             .is_err()

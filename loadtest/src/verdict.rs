@@ -15,9 +15,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Answer;
+use crate::measure::{Mark, PhaseMeasure, StreamMeasure, TICK};
 
 /// A check's or a part's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -60,7 +61,7 @@ impl Outcome {
 }
 
 /// What is tested: which bands apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// `wh dev`: exact emulation, tight bands.
@@ -151,7 +152,7 @@ impl Band {
 }
 
 /// Requests by answer class, kept apart in every report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// 2xx.
     pub ok_2xx: u64,
@@ -182,20 +183,69 @@ impl Counts {
     pub fn unexpected(&self) -> u64 {
         self.other_4xx + self.server_5xx + self.no_answer
     }
+
+    /// The classes, in the order of a measurement's rows ([`Counts::row`]).
+    pub const CLASSES: [&'static str; 6] =
+        ["2xx", "429", "per-IP 403", "other 4xx", "5xx", "no answer"];
+
+    /// The class of `a`'s answer, as an index into [`Counts::CLASSES`].
+    pub fn class_of(a: &Answer) -> usize {
+        match a.status {
+            200..=299 => 0,
+            429 => 1,
+            403 if a.rule_block => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        }
+    }
+
+    /// Counts one answer.
+    pub fn add(&mut self, a: &Answer) {
+        let mut row = self.row();
+        row[Counts::class_of(a)] += 1;
+        *self = Counts::from_row(row);
+    }
+
+    /// The counts in the order of [`Counts::CLASSES`].
+    pub fn row(&self) -> [u64; 6] {
+        [
+            self.ok_2xx,
+            self.throttled_429,
+            self.blocked_403,
+            self.other_4xx,
+            self.server_5xx,
+            self.no_answer,
+        ]
+    }
+
+    /// Counts from a row in the order of [`Counts::CLASSES`].
+    pub fn from_row(r: [u64; 6]) -> Counts {
+        Counts {
+            ok_2xx: r[0],
+            throttled_429: r[1],
+            blocked_403: r[2],
+            other_4xx: r[3],
+            server_5xx: r[4],
+            no_answer: r[5],
+        }
+    }
+
+    /// Adds `other`.
+    pub fn merge(&mut self, other: &Counts) {
+        let (mut a, b) = (self.row(), other.row());
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+        *self = Counts::from_row(a);
+    }
 }
 
 /// Counts `answers` by class.
 pub fn counts<'a>(answers: impl IntoIterator<Item = &'a Answer>) -> Counts {
     let mut c = Counts::default();
     for a in answers {
-        match a.status {
-            200..=299 => c.ok_2xx += 1,
-            429 => c.throttled_429 += 1,
-            403 if a.rule_block => c.blocked_403 += 1,
-            400..=499 => c.other_4xx += 1,
-            500..=599 => c.server_5xx += 1,
-            _ => c.no_answer += 1,
-        }
+        c.add(a);
     }
     c
 }
@@ -241,7 +291,7 @@ impl Verdict {
         tolerance: String,
         tolerance_reason: &str,
         counts: Counts,
-        answers: &[Answer],
+        m: &PhaseMeasure,
     ) -> Verdict {
         let outcome = Outcome::worst(parts.iter().map(|p| p.outcome));
         Verdict {
@@ -252,7 +302,7 @@ impl Verdict {
             tolerance,
             tolerance_reason: tolerance_reason.to_owned(),
             counts,
-            generator: generator(answers),
+            generator: generator(m),
         }
     }
 
@@ -269,29 +319,30 @@ impl Verdict {
             String::new(),
             "",
             Counts::default(),
-            &[],
+            &PhaseMeasure::default(),
         )
     }
 }
 
 /// How far the generator kept to its schedule.
-fn generator(answers: &[Answer]) -> String {
-    if answers.is_empty() {
+fn generator(m: &PhaseMeasure) -> String {
+    if m.total() == 0 {
         return "no requests".into();
     }
-    let late = answers
-        .iter()
-        .filter(|a| a.lateness() > Duration::from_millis(20))
-        .count();
-    let worst = answers
-        .iter()
-        .map(Answer::lateness)
-        .max()
-        .unwrap_or_default();
     format!(
-        "{} requests, {late} sent more than 20 ms late (worst {:.0} ms)",
-        answers.len(),
-        worst.as_secs_f64() * 1e3
+        "{} requests, {} sent more than 20 ms late (worst {:.0} ms), {} users{}",
+        m.total(),
+        m.late_20ms,
+        m.worst_late_us as f64 / 1e3,
+        m.users,
+        if m.start_late_us > 0 {
+            format!(
+                "; the last user was ready {:.0} ms after the scheduled start",
+                m.start_late_us as f64 / 1e3
+            )
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -332,32 +383,15 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// first 429: a token bucket refuses nothing while it holds tokens), the accepted rate is
 /// within the band of `rate`, at least 95 % of what was not accepted was answered 429, and
 /// at most 1 % of all requests got another answer.
-pub fn throttle(
-    answers: &[Answer],
-    rate: f64,
-    burst: u32,
-    offered: f64,
-    target: Target,
-) -> Verdict {
+pub fn throttle(m: &PhaseMeasure, rate: f64, burst: u32, offered: f64, target: Target) -> Verdict {
     let band = Band::throttle(target);
-    let c = counts(answers);
-    let last = answers
-        .iter()
-        .map(|a| a.scheduled)
-        .max()
-        .unwrap_or_default();
-    let first = answers
-        .iter()
-        .map(|a| a.scheduled)
-        .min()
-        .unwrap_or_default();
+    let c = m.counts;
+    let us = |v: Option<u64>| Duration::from_micros(v.unwrap_or_default());
+    let last = us(m.last_scheduled_us);
+    let first = us(m.first_scheduled_us);
     let span = last.saturating_sub(first).as_secs_f64().max(1e-9);
-    let offered_all = answers.len() as f64 / span;
-    let drained = answers
-        .iter()
-        .filter(|a| a.status == 429)
-        .map(|a| a.sent)
-        .min();
+    let offered_all = c.total() as f64 / span;
+    let drained = m.first_429_sent_us.map(Duration::from_micros);
     let mut parts = Vec::new();
     let expected = format!("{rate:.1}/s ({})", band.describe());
     match drained {
@@ -381,13 +415,13 @@ pub fn throttle(
             ));
         }
         Some(drained) => {
-            let from = drained + SETTLE;
-            let window = last.saturating_sub(from).as_secs_f64();
-            let inside: Vec<&Answer> = answers
-                .iter()
-                .filter(|a| a.sent >= from && a.sent < last)
-                .collect();
-            let w = counts(inside.iter().copied());
+            // The window: whole ticks from SETTLE after the drain up to the last scheduled
+            // start.
+            let tick = TICK.as_micros() as u64;
+            let from_tick = ((drained + SETTLE).as_micros() as u64).div_ceil(tick);
+            let to_tick = (last.as_micros() as u64) / tick;
+            let window = (to_tick.saturating_sub(from_tick) * tick) as f64 / 1e6;
+            let w = m.counts_between(from_tick, to_tick);
             if window < 1.0 {
                 parts.push(part(
                     "accepted rate",
@@ -399,7 +433,7 @@ pub fn throttle(
                     format!("drained after about {:.1} s", f64::from(burst) / (offered - rate).max(1e-9)),
                 ));
             } else {
-                let offered_w = inside.len() as f64 / window;
+                let offered_w = w.total() as f64 / window;
                 let accepted = w.ok_2xx as f64 / window;
                 let outcome = if offered_w < rate * 1.1 {
                     Outcome::Inconclusive
@@ -453,29 +487,29 @@ pub fn throttle(
             }
         },
         c,
-        answers,
+        m,
     )
 }
 
-/// The burst: `answers` went out as fast as the generator could after the bucket had refilled.
+/// The burst: its requests went out as fast as the generator could after the bucket had refilled.
 /// A token bucket then accepts `burst` plus what refilled while they arrived: `rate` x the time
 /// from the first arrival at the bucket to the last. A request reaches the bucket between its
 /// send and its answer, so each end is taken at the midpoint of the two (a server that queues
 /// requests answers late, and a send-time span alone would undercount the refill); the count
 /// accepted must be within the band of `burst + rate x` that span.
-pub fn burst(answers: &[Answer], burst: u32, rate: f64, target: Target) -> Verdict {
+pub fn burst(m: &PhaseMeasure, burst: u32, rate: f64, target: Target) -> Verdict {
     let band = Band::burst(target);
-    let c = counts(answers);
-    let mid = |a: &Answer| (a.sent + a.at) / 2;
-    let first = answers.iter().map(mid).min().unwrap_or_default();
-    let last = answers.iter().map(mid).max().unwrap_or_default();
-    let last_answer = answers.iter().map(|a| a.at).max().unwrap_or_default();
-    let first_sent = answers.iter().map(|a| a.sent).min().unwrap_or_default();
+    let c = m.counts;
+    let us = |v: Option<u64>| Duration::from_micros(v.unwrap_or_default());
+    let first = us(m.first_mid_us);
+    let last = us(m.last_mid_us);
+    let last_answer = us(m.last_at_us);
+    let first_sent = us(m.first_sent_us);
     let span = last.saturating_sub(first).as_secs_f64();
     let expected = f64::from(burst) + rate * span;
     // The most the bucket could have refilled: from the first send to the last answer.
     let high = f64::from(burst) + rate * last_answer.saturating_sub(first_sent).as_secs_f64();
-    let sent = answers.len() as f64;
+    let sent = c.total() as f64;
     let outcome = if sent < high * 1.1 {
         Outcome::Inconclusive
     } else {
@@ -488,7 +522,7 @@ pub fn burst(answers: &[Answer], burst: u32, rate: f64, target: Target) -> Verdi
             format!(
                 "{} of {} accepted, arriving over about {:.0} ms (last answer {:.0} ms after the first send){}",
                 c.ok_2xx,
-                answers.len(),
+                c.total(),
                 span * 1e3,
                 last_answer.saturating_sub(first_sent).as_secs_f64() * 1e3,
                 if sent < high * 1.1 {
@@ -517,7 +551,7 @@ pub fn burst(answers: &[Answer], burst: u32, rate: f64, target: Target) -> Verdi
             }
         },
         c,
-        answers,
+        m,
     )
 }
 
@@ -540,6 +574,14 @@ pub struct PerIpRoles {
     pub lag: Duration,
 }
 
+impl PerIpRoles {
+    /// The noisy source's request that crosses the limit (0-based): number `limit`, less what
+    /// the address sent earlier in the window.
+    pub fn crossing_seq(&self) -> u64 {
+        self.limit.saturating_sub(self.noisy_prior)
+    }
+}
+
 /// How much earlier than the limit a deployed WAF may block before it fails: AWS estimates
 /// the rate ("does not guarantee an exact limit match"); a block within 20 % under the limit is
 /// inconclusive, one earlier fails. `wh dev` counts exactly: any earlier block fails.
@@ -549,20 +591,18 @@ pub const DEPLOYED_EARLY_SLACK: f64 = 0.2;
 /// crosses the limit and no later than the lag allowance after it; (b) the steady source is
 /// never blocked (a longer window or a lower limit would block it); (c) the bystander stays
 /// served. Only 403s with the rule's header count as blocks.
-pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict {
-    let c = counts(answers);
-    let of = |stream: usize| {
-        let mut v: Vec<&Answer> = answers.iter().filter(|a| a.stream == stream).collect();
-        v.sort_by_key(|a| a.seq);
-        v
-    };
+pub fn per_ip(m: &PhaseMeasure, roles: &PerIpRoles, target: Target) -> Verdict {
+    let c = m.counts;
+    let empty = StreamMeasure::default();
+    let of = |stream: usize| m.stream(stream).unwrap_or(&empty);
+    let at = |mark: &Mark| Duration::from_micros(mark.sent_us);
     let limit = roles.limit;
     let noisy = of(roles.noisy);
     // The request that crosses the limit: number `limit` counting from 0, less what the
-    // address sent earlier in the window.
-    let crossing_seq = limit.saturating_sub(roles.noisy_prior);
-    let crossing = noisy.iter().find(|a| a.seq == crossing_seq).map(|a| a.sent);
-    let first_block = noisy.iter().find(|a| a.rule_block);
+    // address sent earlier in the window (the plan marks it).
+    let crossing_seq = roles.crossing_seq();
+    let crossing = noisy.mark.filter(|k| k.seq == crossing_seq).map(|k| at(&k));
+    let first_block = noisy.first_block;
     let expected_a = format!(
         "first blocked at request {} or later (the limit is {limit} per {} s), within {:.0} s of crossing",
         crossing_seq + 1,
@@ -585,7 +625,7 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
             )
         }
         (Some(cross), Some(b)) => {
-            let delay = b.sent.saturating_sub(cross);
+            let delay = at(&b).saturating_sub(cross);
             part(
                 "(a) blocked at the limit",
                 if delay <= roles.lag {
@@ -602,13 +642,13 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
             )
         }
         (Some(cross), None) => {
-            let last = noisy.last().map(|a| a.sent).unwrap_or_default();
+            let last = noisy.last.map(|k| at(&k)).unwrap_or_default();
             part(
                 "(a) blocked at the limit",
                 Outcome::Fail,
                 format!(
                     "never blocked: {} requests, {:.1} s past the crossing",
-                    noisy.len(),
+                    noisy.sent,
                     last.saturating_sub(cross).as_secs_f64()
                 ),
                 expected_a,
@@ -617,7 +657,7 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
         (None, _) => part(
             "(a) blocked at the limit",
             Outcome::Inconclusive,
-            format!("sent only {} requests, not past the limit", noisy.len()),
+            format!("sent only {} requests, not past the limit", noisy.sent),
             expected_a,
         ),
     };
@@ -632,19 +672,20 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
         Err(why) => not_run("(b) served below the rate", why, b_expected),
         Ok(stream) => {
             let steady = of(*stream);
+            let start = steady.first.map(|k| at(&k)).unwrap_or_default();
             let span = steady
-                .last()
-                .map(|a| a.sent.saturating_sub(steady[0].sent))
+                .last
+                .map(|k| at(&k).saturating_sub(start))
                 .unwrap_or_default();
-            let count = steady.len();
-            match steady.iter().find(|a| a.rule_block) {
+            let count = steady.sent;
+            match steady.first_block {
                 Some(blocked) => part(
                     "(b) served below the rate",
                     Outcome::Fail,
                     format!(
                         "blocked at request {} after {:.1} s: the rule counts over a longer window or to a lower limit",
                         blocked.seq + 1,
-                        blocked.sent.saturating_sub(steady[0].sent).as_secs_f64()
+                        at(&blocked).saturating_sub(start).as_secs_f64()
                     ),
                     b_expected,
                 ),
@@ -678,25 +719,21 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
         Err(why) => not_run("(c) others served", why, c_expected),
         Ok(stream) => {
             let other = of(*stream);
-            let refused: Vec<&&Answer> = other
-                .iter()
-                .filter(|a| !(200..300).contains(&a.status))
-                .collect();
             part(
                 "(c) others served",
-                if refused.is_empty() && !other.is_empty() {
+                if other.refused == 0 && other.sent > 0 {
                     Outcome::Pass
                 } else {
                     Outcome::Fail
                 },
-                match refused.first() {
-                    None => format!("{} of {} accepted", other.len(), other.len()),
+                match other.first_refused {
+                    None => format!("{} of {} accepted", other.sent, other.sent),
                     Some(r) => format!(
                         "{} of {} refused, the first with {} at {:.1} s",
-                        refused.len(),
-                        other.len(),
+                        other.refused,
+                        other.sent,
                         r.status,
-                        r.sent.as_secs_f64()
+                        r.sent_us as f64 / 1e6
                     ),
                 },
                 c_expected,
@@ -726,27 +763,12 @@ pub fn per_ip(answers: &[Answer], roles: &PerIpRoles, target: Target) -> Verdict
             }
         },
         c,
-        answers,
+        m,
     )
 }
 
-/// The `q` quantile of latencies from the scheduled start, over answered requests.
-pub fn latency_quantile<'a>(
-    answers: impl IntoIterator<Item = &'a Answer>,
-    q: f64,
-) -> Option<Duration> {
-    let mut l: Vec<Duration> = answers
-        .into_iter()
-        .filter(|a| a.status != 0)
-        .map(Answer::latency)
-        .collect();
-    l.sort();
-    let i = ((l.len() as f64 * q).ceil() as usize).saturating_sub(1);
-    l.get(i.min(l.len().saturating_sub(1))).copied()
-}
-
 /// What became of the webhooks the soak had answered 2xx.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
     /// Distinct ids answered 2xx.
     pub accepted: usize,
@@ -781,6 +803,19 @@ impl Accounting {
         acc
     }
 
+    /// Adds another shard's tally of its own ids; the DLQ is the stack's, read by each shard,
+    /// so its deepest reading is kept. Keeps the first 5 ids not processed.
+    pub fn merge(&mut self, other: &Accounting) {
+        self.accepted += other.accepted;
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(status.clone()).or_default() += n;
+        }
+        let room = 5usize.saturating_sub(self.not_processed.len());
+        self.not_processed
+            .extend(other.not_processed.iter().take(room).cloned());
+        self.dlq = self.dlq.max(other.dlq);
+    }
+
     /// Nothing left on its way: no id still `RECEIVED` or `ENQUEUED`.
     pub fn settled(&self) -> bool {
         !self.by_status.contains_key("RECEIVED") && !self.by_status.contains_key("ENQUEUED")
@@ -797,32 +832,33 @@ pub const P99_MIN_ANSWERS: usize = 1000;
 /// twice the first half's plus `slack`, and afterwards every webhook answered 2xx found
 /// `PROCESSED` and the DLQ empty.
 pub fn soak(
-    answers: &[Answer],
-    elapsed: Duration,
+    m: &PhaseMeasure,
+    length: Duration,
     accounting: Result<Accounting, String>,
     target: Target,
 ) -> Verdict {
-    let c = counts(answers);
+    let c = m.counts;
     let slack = match target {
         Target::Dev => Duration::from_millis(5),
         Target::Deployed => Duration::from_millis(50),
     };
-    let half = elapsed / 2;
+    // The halves: latency slots by scheduled time, cut at the slot nearest half the planned
+    // length.
+    let slot = m.slot_ms.max(1) as f64 / 1e3;
+    let half = (length.as_secs_f64() / 2.0 / slot).round() as u64;
     // The 99th percentile of a few hundred answers is their slowest one or two, one hiccup of
     // the machine; below 1,000 answers a half the 90th is compared instead.
-    let q = if answers.len() >= 2 * P99_MIN_ANSWERS {
+    let q = if c.total() >= 2 * P99_MIN_ANSWERS as u64 {
         0.99
     } else {
         0.90
     };
-    let quantile = |second: bool| {
-        latency_quantile(
-            answers.iter().filter(|a| (a.scheduled >= half) == second),
-            q,
-        )
-        .unwrap_or_default()
-    };
-    let (p1, p2) = (quantile(false), quantile(true));
+    let (p1, p2) = (
+        m.latency_between(0, half).quantile(q).unwrap_or_default(),
+        m.latency_between(half, u64::MAX)
+            .quantile(q)
+            .unwrap_or_default(),
+    );
     let q_name = if q == 0.99 { "p99" } else { "p90" };
     let mut parts = vec![
         part(
@@ -900,13 +936,38 @@ pub fn soak(
         format!("latency growth: 2 x + {} ms", slack.as_millis()),
         "latency drifts with the machine's other work; doubling plus a slack flags growth (a leak, a backlog), not noise",
         c,
-        answers,
+        m,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::phase::Stream;
+
+    /// Measures synthetic answers as the run does; stream 0 marks the per-IP crossing of
+    /// [`roles`] (request 100).
+    fn m(answers: &[Answer]) -> PhaseMeasure {
+        let n = answers.iter().map(|a| a.stream + 1).max().unwrap_or(0);
+        let streams: Vec<Stream> = (0..n)
+            .map(|i| Stream {
+                id: i,
+                source: None,
+                rate: None,
+                start: Duration::ZERO,
+                count: answers.iter().filter(|a| a.stream == i).count() as u64,
+                users: 1,
+                stop_after_block: None,
+                mark: (i == 0).then_some(100),
+            })
+            .collect();
+        PhaseMeasure::of(
+            crate::plan::Check::Throttle,
+            answers,
+            &streams,
+            Duration::from_secs(1),
+        )
+    }
 
     fn answer(stream: usize, seq: u64, ms: u64, status: u16) -> Answer {
         let t = Duration::from_millis(ms);
@@ -950,11 +1011,11 @@ mod tests {
     #[test]
     fn throttle_passes_the_right_rate_and_fails_25_percent_either_way() {
         let right = bucket(100.0, 50.0, 150.0, 6.0);
-        let v = throttle(&right, 100.0, 50, 150.0, Target::Dev);
+        let v = throttle(&m(&right), 100.0, 50, 150.0, Target::Dev);
         assert_eq!(v.outcome, Outcome::Pass, "{:?}", v.parts);
         for wrong in [125.0, 75.0] {
             let v = throttle(
-                &bucket(wrong, 50.0, 150.0, 6.0),
+                &m(&bucket(wrong, 50.0, 150.0, 6.0)),
                 100.0,
                 50,
                 150.0,
@@ -967,7 +1028,7 @@ mod tests {
             .map(|i| answer(0, i, i * 1000 / 150, 200))
             .collect();
         assert_eq!(
-            throttle(&open, 100.0, 50, 150.0, Target::Dev).outcome,
+            throttle(&m(&open), 100.0, 50, 150.0, Target::Dev).outcome,
             Outcome::Fail
         );
     }
@@ -981,7 +1042,7 @@ mod tests {
                 a.status = 503;
             }
         }
-        let v = throttle(&v, 100.0, 50, 150.0, Target::Dev);
+        let v = throttle(&m(&v), 100.0, 50, 150.0, Target::Dev);
         assert_eq!(v.outcome, Outcome::Fail);
         assert!(
             v.parts
@@ -993,7 +1054,7 @@ mod tests {
     #[test]
     fn a_deployed_throttle_20_percent_off_is_inconclusive_and_40_percent_off_fails() {
         let v = throttle(
-            &bucket(120.0, 50.0, 180.0, 6.0),
+            &m(&bucket(120.0, 50.0, 180.0, 6.0)),
             100.0,
             50,
             180.0,
@@ -1001,7 +1062,7 @@ mod tests {
         );
         assert_eq!(v.outcome, Outcome::Inconclusive, "{:?}", v.parts);
         let v = throttle(
-            &bucket(140.0, 50.0, 180.0, 6.0),
+            &m(&bucket(140.0, 50.0, 180.0, 6.0)),
             100.0,
             50,
             180.0,
@@ -1014,7 +1075,7 @@ mod tests {
     fn a_generator_that_falls_behind_is_inconclusive_not_a_pass() {
         // Offered only 105/s: the bucket drains late and the rate cannot be told apart.
         let v = throttle(
-            &bucket(100.0, 5.0, 105.0, 6.0),
+            &m(&bucket(100.0, 5.0, 105.0, 6.0)),
             100.0,
             5,
             150.0,
@@ -1030,19 +1091,32 @@ mod tests {
 
     #[test]
     fn burst_passes_the_right_bucket_and_fails_30_percent_either_way() {
-        let v = burst(&burst_run(200.0, 100.0, 600, 300), 200, 100.0, Target::Dev);
+        let v = burst(
+            &m(&burst_run(200.0, 100.0, 600, 300)),
+            200,
+            100.0,
+            Target::Dev,
+        );
         assert_eq!(v.outcome, Outcome::Pass, "{:?}", v.parts);
         for wrong in [260.0, 140.0] {
-            let v = burst(&burst_run(wrong, 100.0, 600, 300), 200, 100.0, Target::Dev);
+            let v = burst(
+                &m(&burst_run(wrong, 100.0, 600, 300)),
+                200,
+                100.0,
+                Target::Dev,
+            );
             assert_eq!(v.outcome, Outcome::Fail, "burst {wrong}: {:?}", v.parts);
         }
         // Unthrottled: everything accepted.
         let all: Vec<Answer> = (0..600).map(|i| answer(0, i, i / 2, 200)).collect();
-        assert_eq!(burst(&all, 200, 100.0, Target::Dev).outcome, Outcome::Fail);
+        assert_eq!(
+            burst(&m(&all), 200, 100.0, Target::Dev).outcome,
+            Outcome::Fail
+        );
         // Too slow to empty the bucket: cannot tell.
         let slow = burst_run(200.0, 100.0, 250, 1000);
         assert_eq!(
-            burst(&slow, 200, 100.0, Target::Dev).outcome,
+            burst(&m(&slow), 200, 100.0, Target::Dev).outcome,
             Outcome::Inconclusive
         );
     }
@@ -1083,13 +1157,13 @@ mod tests {
 
     #[test]
     fn per_ip_passes_a_block_right_after_the_limit() {
-        let v = per_ip(&with_others(noisy(Some(101))), &roles(), Target::Dev);
+        let v = per_ip(&m(&with_others(noisy(Some(101)))), &roles(), Target::Dev);
         assert_eq!(v.outcome, Outcome::Pass, "{:?}", v.parts);
     }
 
     #[test]
     fn per_ip_fails_an_early_block_a_late_one_and_none() {
-        let v = per_ip(&with_others(noisy(Some(60))), &roles(), Target::Dev);
+        let v = per_ip(&m(&with_others(noisy(Some(60)))), &roles(), Target::Dev);
         assert_eq!(v.outcome, Outcome::Fail);
         assert!(
             v.parts[0]
@@ -1100,11 +1174,11 @@ mod tests {
         );
         // Blocked 3 s after crossing (30 requests at 10/s), 1 s allowed.
         assert_eq!(
-            per_ip(&with_others(noisy(Some(131))), &roles(), Target::Dev).outcome,
+            per_ip(&m(&with_others(noisy(Some(131)))), &roles(), Target::Dev).outcome,
             Outcome::Fail
         );
         assert_eq!(
-            per_ip(&with_others(noisy(None)), &roles(), Target::Dev).outcome,
+            per_ip(&m(&with_others(noisy(None))), &roles(), Target::Dev).outcome,
             Outcome::Fail
         );
         // A 403 without the rule's header is not the rule's block.
@@ -1113,7 +1187,7 @@ mod tests {
             a.rule_block = false;
         }
         assert_eq!(
-            per_ip(&with_others(other_403), &roles(), Target::Dev).outcome,
+            per_ip(&m(&with_others(other_403)), &roles(), Target::Dev).outcome,
             Outcome::Fail
         );
     }
@@ -1126,14 +1200,14 @@ mod tests {
             ..roles()
         };
         assert_eq!(
-            per_ip(&noisy(Some(95)), &r, Target::Deployed).outcome,
+            per_ip(&m(&noisy(Some(95))), &r, Target::Deployed).outcome,
             Outcome::Inconclusive
         );
         assert_eq!(
-            per_ip(&noisy(Some(60)), &r, Target::Deployed).outcome,
+            per_ip(&m(&noisy(Some(60))), &r, Target::Deployed).outcome,
             Outcome::Fail
         );
-        let v = per_ip(&noisy(Some(101)), &r, Target::Deployed);
+        let v = per_ip(&m(&noisy(Some(101))), &r, Target::Deployed);
         assert_eq!(
             v.outcome,
             Outcome::Pass,
@@ -1151,7 +1225,7 @@ mod tests {
         steady[80].rule_block = true;
         a.extend(steady);
         a.extend(served(2, 40, 2000));
-        let v = per_ip(&a, &roles(), Target::Dev);
+        let v = per_ip(&m(&a), &roles(), Target::Dev);
         assert_eq!(v.parts[1].outcome, Outcome::Fail);
         let mut a = noisy(Some(101));
         a.extend(served(1, 100, 900));
@@ -1159,7 +1233,7 @@ mod tests {
         third[30].status = 403;
         a.extend(third);
         assert_eq!(
-            per_ip(&a, &roles(), Target::Dev).parts[2].outcome,
+            per_ip(&m(&a), &roles(), Target::Dev).parts[2].outcome,
             Outcome::Fail
         );
     }
@@ -1182,26 +1256,56 @@ mod tests {
         let steady = served(0, 100, 100);
         let elapsed = Duration::from_secs(10);
         assert_eq!(
-            soak(&steady, elapsed, Ok(accounting(100, 100, 0)), Target::Dev).outcome,
+            soak(
+                &m(&steady),
+                elapsed,
+                Ok(accounting(100, 100, 0)),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Pass
         );
         assert_eq!(
-            soak(&steady, elapsed, Ok(accounting(99, 100, 0)), Target::Dev).outcome,
+            soak(
+                &m(&steady),
+                elapsed,
+                Ok(accounting(99, 100, 0)),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Fail
         );
         assert_eq!(
-            soak(&steady, elapsed, Ok(accounting(100, 100, 3)), Target::Dev).outcome,
+            soak(
+                &m(&steady),
+                elapsed,
+                Ok(accounting(100, 100, 3)),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Fail
         );
         assert_eq!(
-            soak(&steady, elapsed, Err("renamed field".into()), Target::Dev).outcome,
+            soak(
+                &m(&steady),
+                elapsed,
+                Err("renamed field".into()),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Fail
         );
         // One hiccup in a short soak is not growth.
         let mut hiccup = steady.clone();
         hiccup[80].at = hiccup[80].scheduled + Duration::from_millis(30);
         assert_eq!(
-            soak(&hiccup, elapsed, Ok(accounting(100, 100, 0)), Target::Dev).outcome,
+            soak(
+                &m(&hiccup),
+                elapsed,
+                Ok(accounting(100, 100, 0)),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Pass
         );
         let mut slowing = steady.clone();
@@ -1209,14 +1313,26 @@ mod tests {
             a.at = a.scheduled + Duration::from_millis(50);
         }
         assert_eq!(
-            soak(&slowing, elapsed, Ok(accounting(100, 100, 0)), Target::Dev).outcome,
+            soak(
+                &m(&slowing),
+                elapsed,
+                Ok(accounting(100, 100, 0)),
+                Target::Dev
+            )
+            .outcome,
             Outcome::Fail
         );
         for status in [401, 403, 429, 502, 0] {
             let mut refused = steady.clone();
             refused[3].status = status;
             assert_eq!(
-                soak(&refused, elapsed, Ok(accounting(99, 99, 0)), Target::Dev).outcome,
+                soak(
+                    &m(&refused),
+                    elapsed,
+                    Ok(accounting(99, 99, 0)),
+                    Target::Dev
+                )
+                .outcome,
                 Outcome::Fail,
                 "{status}"
             );

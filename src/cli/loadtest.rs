@@ -4,17 +4,18 @@
 //! asks the stack what became of the soak's webhooks.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use serde_json::json;
 use wh::emit::cloudformation::waf::BLOCK_HEADER;
 use wh::pipeline;
+use wh_loadtest::Signer;
+use wh_loadtest::merge::{self, Merged};
 use wh_loadtest::plan::{Check, Limits, Sources};
-use wh_loadtest::run::{self, Options};
+use wh_loadtest::report::Summary;
+use wh_loadtest::run::{self, Measurements, Options, RunPlan};
 use wh_loadtest::verdict::{Accounting, Outcome as Verdict, Target};
-use wh_loadtest::{Signer, report};
 use wh_runtime::verify::sign;
 
 use super::send::sample_event;
@@ -23,10 +24,13 @@ use crate::dev;
 
 /// Arguments of `wh loadtest`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
     /// The spec whose limits are checked.
-    #[arg(value_name = "SPEC")]
-    spec: PathBuf,
+    #[arg(value_name = "SPEC", required = true)]
+    spec: Option<PathBuf>,
     /// The stage URL (http://127.0.0.1:8787/live for `wh dev`); default: `ApiUrl` from the
     /// flat-outputs file.
     #[arg(long, value_name = "URL")]
@@ -59,6 +63,19 @@ pub struct Args {
     /// Rate of the soak phase, as a fraction of the API rate.
     #[arg(long, default_value_t = 0.1)]
     soak_fraction: f64,
+    /// Run shard I of N (1 <= I <= N <= 256): this runner sends its share of every phase at
+    /// the agreed times and writes its measurements; `wh loadtest merge` judges them.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// When a sharded run starts (RFC 3339, e.g. 2026-11-30T09:00:00Z): the same for every
+    /// shard, in the future, at most a day ahead.
+    #[arg(long, value_name = "TIME", requires = "shard")]
+    start_at: Option<String>,
+    /// The address this runner's requests reach the stack from, recorded for the merge's
+    /// per-IP checks (default: asked of https://checkip.amazonaws.com in a sharded run against
+    /// a deployed stack).
+    #[arg(long, value_name = "IP")]
+    egress_address: Option<IpAddr>,
     /// AWS region of a deployed stack (default: the spec's).
     #[arg(long)]
     region: Option<String>,
@@ -76,6 +93,46 @@ pub struct Args {
     output_format: OutputFormat,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Sum the shards' measurements (each DIR a shard's --report-dir, or its
+    /// measurements.json) into one run's verdicts and reports.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `wh loadtest merge`.
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// The shards' report directories (or their measurements.json files).
+    #[arg(value_name = "DIR", required = true)]
+    shards: Vec<PathBuf>,
+    /// Where the merged reports go.
+    #[arg(long, value_name = "DIR", default_value = "loadtest-report")]
+    report_dir: PathBuf,
+    /// How to print the verdicts.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+/// `I/N` with 1 <= I <= N <= 256.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let usage = || {
+        format!(
+            "`{text}` is not a shard: give I/N with 1 <= I <= N <= {}",
+            run::MAX_SHARDS
+        )
+    };
+    let (i, n) = text.split_once('/').ok_or_else(usage)?;
+    let (i, n) = (
+        i.trim().parse::<usize>().map_err(|_| usage())?,
+        n.trim().parse::<usize>().map_err(|_| usage())?,
+    );
+    if i == 0 || i > n || n > run::MAX_SHARDS {
+        return Err(usage());
+    }
+    Ok((i, n))
+}
+
 /// The checks named, each once, in run order; an unknown name is a usage error.
 fn checks(names: &[String]) -> Result<Vec<Check>, String> {
     let mut out = names
@@ -90,7 +147,32 @@ fn checks(names: &[String]) -> Result<Vec<Check>, String> {
     Ok(out)
 }
 
+/// The longest `--start-at` may be ahead: a day (a later time is a typo, not a plan).
+const MAX_START_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// `--start-at`, which must be ahead of now and at most [`MAX_START_AHEAD`] ahead.
+fn start_at(text: &str) -> Result<String, String> {
+    let at = run::parse_time(text).map_err(|e| format!("--start-at: {e}"))?;
+    match at.duration_since(SystemTime::now()) {
+        Err(past) => Err(format!(
+            "--start-at {text} is {:.0} s in the past: give a time every shard can reach (a few minutes ahead)",
+            past.duration().as_secs_f64()
+        )),
+        Ok(ahead) if ahead > MAX_START_AHEAD => {
+            Err(format!("--start-at {text} is more than a day ahead"))
+        }
+        Ok(_) => Ok(run::format_time(at)),
+    }
+}
+
 pub fn run(args: &Args) -> Outcome {
+    if let Some(Sub::Merge(m)) = &args.command {
+        return merge_shards(m);
+    }
+    let Some(spec) = &args.spec else {
+        eprintln!("wh loadtest: give a SPEC, or `merge DIR...`");
+        return Outcome::Error;
+    };
     let checks = match checks(&args.checks) {
         Ok(c) => c,
         Err(e) => {
@@ -98,11 +180,35 @@ pub fn run(args: &Args) -> Outcome {
             return Outcome::Error;
         }
     };
-    let compilation = match pipeline::compile(&args.spec) {
+    let (shard, shards) = args.shard.unwrap_or((1, 1));
+    let start = match (&args.start_at, shards) {
+        (Some(t), _) => match start_at(t) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("wh loadtest: {e}");
+                return Outcome::Error;
+            }
+        },
+        (None, 1) => None,
+        (None, _) => {
+            eprintln!(
+                "wh loadtest: --shard {shard}/{shards} needs --start-at, the time every shard starts"
+            );
+            return Outcome::Error;
+        }
+    };
+    let compilation = match pipeline::compile(spec) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}: {e}", args.spec.display());
+            eprintln!("{}: {e}", spec.display());
             return Outcome::Failed;
+        }
+    };
+    let spec_sha256 = match std::fs::read(spec) {
+        Ok(bytes) => wh::package::sha256_hex(&bytes),
+        Err(e) => {
+            eprintln!("{}: {e}", spec.display());
+            return Outcome::Error;
         }
     };
     let stack = &compilation.stack;
@@ -127,7 +233,7 @@ pub fn run(args: &Args) -> Outcome {
         None => stack.providers.first(),
     };
     let Some(provider) = provider.cloned() else {
-        eprintln!("wh loadtest: no such provider in {}", args.spec.display());
+        eprintln!("wh loadtest: no such provider in {}", spec.display());
         return Outcome::Error;
     };
     let secrets_path = args
@@ -161,12 +267,12 @@ pub fn run(args: &Args) -> Outcome {
         url.path().trim_end_matches('/'),
         provider.name
     );
-    let loopback = url
+    let loopback_target = url
         .host_str()
         .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
         .and_then(|h| h.parse::<IpAddr>().ok())
-        .is_some_and(|ip| ip.is_loopback());
-    let (target_kind, sources) = if args.deployed || !loopback {
+        .filter(IpAddr::is_loopback);
+    let (target_kind, sources) = if args.deployed || loopback_target.is_none() {
         (Target::Deployed, Sources::Machine)
     } else {
         (Target::Dev, Sources::Loopback)
@@ -190,27 +296,35 @@ pub fn run(args: &Args) -> Outcome {
         (headers, body)
     });
     let options = Options {
-        checks,
-        target: target_kind,
-        sources,
-        limits: Limits {
-            rate: stack.api.rate.per_second(),
-            burst: stack.api.burst,
-            per_ip_rate: stack.waf.rate.per_second(),
-            per_ip_limit: stack.waf.limit,
-            window: Duration::from_secs(stack.waf.window_secs),
+        plan: RunPlan {
+            stack: stack_name.clone(),
+            spec_sha256,
+            target_url: target.clone(),
+            checks,
+            target: target_kind,
+            sources,
+            limits: Limits {
+                rate: stack.api.rate.per_second(),
+                burst: stack.api.burst,
+                per_ip_rate: stack.waf.rate.per_second(),
+                per_ip_limit: stack.waf.limit,
+                window: Duration::from_secs(stack.waf.window_secs),
+            },
+            load_factor: args.load_factor,
+            throttle_secs: args.throttle_secs,
+            soak_secs: args.soak_secs,
+            soak_fraction: args.soak_fraction,
+            shards,
+            start_at: start,
         },
-        load_factor: args.load_factor,
-        throttle_secs: args.throttle_secs,
-        soak_secs: args.soak_secs,
-        soak_fraction: args.soak_fraction,
+        shard,
         host: host.clone(),
         path,
         signer,
         block_header: (BLOCK_HEADER.0.to_owned(), BLOCK_HEADER.1.to_owned()),
         report_dir: args.report_dir.clone(),
     };
-    if let Err(e) = options.validate() {
+    if let Err(e) = options.plan.validate() {
         eprintln!("wh loadtest: {e}");
         return Outcome::Error;
     }
@@ -229,47 +343,149 @@ pub fn run(args: &Args) -> Outcome {
         }
     };
     let (region, name) = (stack.region.clone(), stack_name.clone());
+    let egress = match (sources, args.egress_address, loopback_target) {
+        (Sources::Loopback, _, _) => None,
+        (Sources::Machine, Some(ip), _) => Some(ip),
+        // A loopback target is reached from the loopback address the socket binds to by
+        // default, 127.0.0.1.
+        (Sources::Machine, None, Some(_)) => Some(IpAddr::from([127, 0, 0, 1])),
+        (Sources::Machine, None, None) if shards > 1 => runtime.block_on(egress_address()),
+        (Sources::Machine, None, None) => None,
+    };
     let quiet = StdoutToStderr::new();
-    let verdicts = runtime.block_on(run::run(&options, |ids| async move {
+    let measured = runtime.block_on(run::measure(&options, egress, |ids| async move {
         // wh dev answers for its own webhooks; a deployed stack's table and DLQ are read
         // through the AWS APIs.
-        if loopback && dev_ops_available(&host).await {
+        if loopback_target.is_some() && dev_ops_available(&host).await {
             dev_accounting(&host, &ids).await
         } else {
             deployed_accounting(args, &name, &region, &ids).await
         }
     }));
     drop(quiet);
-    let verdicts = match verdicts {
+    let measured = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
+    let file = PathBuf::from("measurements.json");
+    if let Err(outcome) = write_files(
+        &args.report_dir,
+        &[(
+            file.clone(),
+            serde_json::to_string(&measured).unwrap_or_default(),
+        )],
+    ) {
+        return outcome;
+    }
+    if shards > 1 {
+        println!(
+            "shard {shard}/{shards}: measured {} phases into {}; judge all {shards} with `wh loadtest merge DIR...`",
+            measured.phases.len(),
+            args.report_dir.join(file).display()
+        );
+        return Outcome::Ok;
+    }
+    let merged = match merge::merge(vec![(
+        args.report_dir.join(&file).display().to_string(),
+        measured,
+    )]) {
+        Ok(m) => m,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("wh loadtest: {e}");
+            }
+            return Outcome::Error;
+        }
+    };
+    report(&merged, &args.report_dir, args.output_format)
+}
+
+/// `wh loadtest merge`: reads, checks and sums the shards, then reports as a single run.
+fn merge_shards(args: &MergeArgs) -> Outcome {
+    let mut shards = Vec::new();
+    let mut unreadable = false;
+    for path in &args.shards {
+        let file = if path.is_dir() {
+            path.join("measurements.json")
+        } else {
+            path.clone()
+        };
+        match read_measurements(&file) {
+            Ok(m) => shards.push((file.display().to_string(), m)),
+            Err(e) => {
+                eprintln!("wh loadtest merge: {e}");
+                unreadable = true;
+            }
+        }
+    }
+    if unreadable {
+        return Outcome::Error;
+    }
+    match merge::merge(shards) {
+        Ok(merged) => report(&merged, &args.report_dir, args.output_format),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("wh loadtest merge: {e}");
+            }
+            Outcome::Error
+        }
+    }
+}
+
+fn read_measurements(file: &Path) -> Result<Measurements, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}: not a shard's measurements ({}): {e}",
+            file.display(),
+            run::FORMAT
+        )
+    })
+}
+
+/// Judges `merged`, writes summary.json, summary.md and summary.html under `dir`, prints the
+/// summary, and says how the run ended.
+fn report(merged: &Merged, dir: &Path, format: OutputFormat) -> Outcome {
+    let p = &merged.plan;
+    let verdicts = match run::judge(p, &merged.phases, merged.accounting.clone(), |a, b| {
+        merged.apart(a, b)
+    }) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("wh loadtest: {e}");
             return Outcome::Error;
         }
     };
-    let mode = match target_kind {
-        Target::Dev => "wh dev: exact bands, loopback sources",
-        Target::Deployed => "deployed: AWS bands, this machine's address",
+    let mode = match (p.target, p.shards) {
+        (Target::Dev, _) => "wh dev: exact bands, loopback sources",
+        (Target::Deployed, 1) => "deployed: AWS bands, this machine's address",
+        (Target::Deployed, _) => "deployed: AWS bands, the runners' own addresses",
     };
-    let summary = json!({
-        "stack": stack_name,
-        "target": target,
-        "mode": target_kind,
-        "verdicts": verdicts,
-    });
-    let markdown = report::markdown(&stack_name, &target, mode, &verdicts);
+    let summary = Summary {
+        stack: &p.stack,
+        target: &p.target_url,
+        mode,
+        merged,
+        verdicts: &verdicts,
+    };
+    let json = summary.json();
+    let markdown = summary.markdown();
     let files = [
         (
             PathBuf::from("summary.json"),
-            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
         ),
         (PathBuf::from("summary.md"), markdown.clone()),
+        (PathBuf::from("summary.html"), summary.html()),
     ];
-    if let Err(outcome) = write_files(&args.report_dir, &files) {
+    if let Err(outcome) = write_files(dir, &files) {
         return outcome;
     }
-    if args.output_format == OutputFormat::Json {
-        println!("{summary}");
+    if format == OutputFormat::Json {
+        println!("{json}");
     } else {
         print!("{markdown}");
     }
@@ -277,6 +493,44 @@ pub fn run(args: &Args) -> Outcome {
         Verdict::Pass | Verdict::NotRun => Outcome::Ok,
         Verdict::Fail => Outcome::Failed,
         Verdict::Inconclusive => Outcome::Inconclusive,
+    }
+}
+
+/// Where a runner asks its own public address: AWS's checkip service, which answers with the
+/// caller's address as plain text. `WH_CHECKIP_URL` points elsewhere (a test's loopback
+/// server).
+const CHECKIP: &str = "https://checkip.amazonaws.com";
+
+/// This machine's public address, or `None` (with a warning) when it cannot be told: the merge
+/// then reports the per-IP parts that need it as not run.
+async fn egress_address() -> Option<IpAddr> {
+    let url = std::env::var("WH_CHECKIP_URL").unwrap_or_else(|_| CHECKIP.to_owned());
+    let answer = async {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    match answer.map(|t| t.trim().parse::<IpAddr>()) {
+        Ok(Ok(ip)) => Some(ip),
+        Ok(Err(e)) => {
+            eprintln!("wh loadtest: {url} did not answer an address ({e}); give --egress-address");
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "wh loadtest: cannot ask {url} for this runner's address ({e}); give --egress-address"
+            );
+            None
+        }
     }
 }
 
