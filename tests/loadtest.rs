@@ -375,3 +375,250 @@ fn a_typo_in_the_checks_or_a_phase_too_long_is_refused_before_sending() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--load-factor 1.05 is outside 1.2 to 10"));
 }
+
+/// `summary.html` parsed: the sections by check.
+struct Html(String);
+
+impl Html {
+    fn read(path: &std::path::Path) -> Html {
+        Html(std::fs::read_to_string(path).unwrap())
+    }
+
+    /// In `check`'s section, chart `chart`'s elements carrying `attr`: (attr value, node).
+    fn with<'a>(
+        doc: &'a roxmltree::Document<'a>,
+        check: &str,
+        chart: &str,
+        attr: &str,
+    ) -> Vec<(String, roxmltree::Node<'a, 'a>)> {
+        let section = doc
+            .descendants()
+            .find(|n| n.has_tag_name("section") && n.attribute("data-check") == Some(check))
+            .unwrap_or_else(|| panic!("no section for {check}"));
+        let svg = section
+            .descendants()
+            .find(|n| n.attribute("data-chart") == Some(chart))
+            .unwrap_or_else(|| panic!("no {chart} chart for {check}"));
+        svg.descendants()
+            .filter_map(|n| n.attribute(attr).map(|v| (v.to_owned(), n)))
+            .collect()
+    }
+}
+
+fn values(node: &roxmltree::Node) -> Vec<f64> {
+    node.attribute("data-values")
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn four_shards_merge_into_one_run_and_its_report_shows_what_was_measured() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dev = server(&right(), &[]);
+    let start = time::OffsetDateTime::now_utc() + time::Duration::seconds(8);
+    let start = start
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let shards: Vec<_> = (1..=4)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_wh"))
+                .current_dir(dev.dir.path())
+                .args([
+                    "loadtest",
+                    "right.yaml",
+                    "--secrets-file",
+                    ".wh/dev-secrets/spec.json",
+                    "--throttle-secs",
+                    "4",
+                    "--checks",
+                    "burst,throttle,per-ip,soak",
+                    "--soak-secs",
+                    "3",
+                    "--target",
+                    &format!("{}/live", dev.url),
+                    "--shard",
+                    &format!("{i}/4"),
+                    "--start-at",
+                    &start,
+                    "--report-dir",
+                    &format!("shard-{i}"),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in shards.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "shard {}: {out}{}",
+            i + 1,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains(&format!("shard {}/4: measured 4 phases", i + 1)),
+            "{out}"
+        );
+    }
+    let merge = |dirs: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dev.dir.path())
+            .args(["loadtest", "merge"])
+            .args(dirs)
+            .args(["--report-dir", "merged", "--output-format", "json"])
+            .output()
+            .unwrap()
+    };
+    let o = merge(&["shard-1", "shard-2", "shard-3", "shard-4"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run = Run {
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        summary,
+    };
+    // The same verdicts as one run of this load against the right server (the first test):
+    // every check passes, with all three per-IP parts (their roles on shards 1, 2 and 3).
+    for check in ["burst", "throttle", "per-ip", "soak"] {
+        assert_eq!(run.outcome(check), "pass", "{check}: {}", run.stdout);
+    }
+    for part in ["(a)", "(b)", "(c)"] {
+        assert_eq!(run.part("per-ip", part).0, "pass", "{part}");
+    }
+    assert_eq!(run.summary["shards"], 4);
+    // What the shards sent together is what one run plans: the burst max(2.5 x 400, 400 +
+    // 100) = 1000 requests; the throttle 300/s for 400 / (300 - 200) + 1 + 4 = 9 s = 2700.
+    let total = |check: &str| {
+        let c = &run.verdict(check)["counts"];
+        [
+            "ok_2xx",
+            "throttled_429",
+            "blocked_403",
+            "other_4xx",
+            "server_5xx",
+            "no_answer",
+        ]
+        .iter()
+        .map(|k| c[*k].as_u64().unwrap())
+        .sum::<u64>()
+    };
+    assert_eq!(total("burst"), 1000);
+    assert_eq!(total("throttle"), 2700);
+    // Distinct loopback sources: the burst's 1000 requests over ceil(1000 / 150) = 7, the
+    // throttle's 2700 over 2700 / 150 = 18, the per-IP phase's 3 roles, the soak's 20/s over
+    // 20 / 2.5 = 8: 36, each shard's its own.
+    assert_eq!(run.summary["sources"]["distinct"], 36);
+
+    // The report shows those numbers: the accepted series of the throttle phase sums to its
+    // 2xx count, against the API rate of the spec (200/s) with the drain marked; the per-IP
+    // phase shows the per-IP rate (5/s) and the crossing; the burst's accepted-so-far ends at
+    // its 2xx count against the burst (400).
+    let html = Html::read(&dev.dir.path().join("merged/summary.html"));
+    let doc = roxmltree::Document::parse_with_options(
+        &html.0,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        },
+    )
+    .expect("summary.html is well-formed");
+    assert!(
+        doc.descendants().all(|n| !n.has_tag_name("script")
+            && n.attribute("src").is_none()
+            && n.attribute("href").is_none()),
+        "self-contained: no script and nothing loaded"
+    );
+    let series = Html::with(&doc, "throttle", "rates", "data-series");
+    let accepted = series.iter().find(|(name, _)| name == "2xx").unwrap();
+    let ok = run.verdict("throttle")["counts"]["ok_2xx"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(values(&accepted.1).iter().sum::<f64>() as u64, ok);
+    let refused = series.iter().find(|(name, _)| name == "429").unwrap();
+    assert!(values(&refused.1).iter().sum::<f64>() > 0.0);
+    let limits = Html::with(&doc, "throttle", "rates", "data-limit");
+    assert_eq!(limits[0].0, "api-rate");
+    assert_eq!(limits[0].1.attribute("data-value"), Some("200"));
+    assert!(
+        Html::with(&doc, "throttle", "rates", "data-marker")
+            .iter()
+            .any(|(m, _)| m == "drained")
+    );
+    let limits = Html::with(&doc, "per-ip", "rates", "data-limit");
+    assert!(
+        limits
+            .iter()
+            .any(|(l, n)| l == "per-ip-rate" && n.attribute("data-value") == Some("5"))
+    );
+    assert!(
+        Html::with(&doc, "per-ip", "rates", "data-marker")
+            .iter()
+            .any(|(m, _)| m == "crossing")
+    );
+    let bucket = Html::with(&doc, "burst", "accepted", "data-series");
+    let ok = run.verdict("burst")["counts"]["ok_2xx"].as_u64().unwrap();
+    assert_eq!(values(&bucket[0].1).last().copied(), Some(ok as f64));
+    let burst_line = Html::with(&doc, "burst", "accepted", "data-limit");
+    assert_eq!(burst_line[0].1.attribute("data-value"), Some("400"));
+    let latency = Html::with(&doc, "soak", "latency", "data-series");
+    assert_eq!(
+        latency.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["p50", "p90", "p99"]
+    );
+
+    // Without shard 3 there is no verdict, only the reason.
+    let o = merge(&["shard-1", "shard-2", "shard-4"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("shard 3 of 4 is missing"), "{stderr}");
+}
+
+#[test]
+fn a_shard_needs_a_start_ahead_of_now() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("right.yaml"), right()).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wh"))
+            .current_dir(dir.path())
+            .args([
+                "loadtest",
+                "right.yaml",
+                "--target",
+                "http://127.0.0.1:9/live",
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, says) in [
+        (&["--shard", "2/4"][..], "needs --start-at"),
+        (
+            &["--shard", "1/2", "--start-at", "2020-01-01T00:00:00Z"][..],
+            "in the past",
+        ),
+        (
+            &["--shard", "5/4", "--start-at", "2099-01-01T00:00:00Z"][..],
+            "1 <= I <= N <= 256",
+        ),
+        (&["--shard", "1/2", "--start-at", "at nine"][..], "RFC 3339"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

@@ -411,6 +411,18 @@ fn chart(
             colour(i),
             pts.join(" ")
         );
+        // Few points: each is marked too (a series of one point draws no line).
+        if values.len() <= 30 {
+            for (k, v) in values.iter().enumerate() {
+                let _ = writeln!(
+                    svg,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{}\"/>",
+                    x(k as f64 * step),
+                    y(*v),
+                    colour(i)
+                );
+            }
+        }
         let _ = writeln!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\" style=\"fill:{}\">{}</text>",
