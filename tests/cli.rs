@@ -281,18 +281,26 @@ fn example_commands(file: &str) -> Vec<String> {
     for job in doc["jobs"].as_object().unwrap().values() {
         for step in job["steps"].as_array().unwrap() {
             if let Some(run) = step["run"].as_str() {
-                lines.extend(
-                    run.lines()
-                        .map(str::trim)
-                        .filter(|l| l.starts_with("wh "))
-                        .map(str::to_owned),
-                );
+                // `wh ...`, or a built binary by its path (`./wh ...`).
+                lines.extend(run.lines().map(str::trim).filter_map(|l| {
+                    let (path, rest) = l.split_once(' ')?;
+                    (path == "wh" || path.ends_with("/wh")).then(|| format!("wh {rest}"))
+                }));
             }
         }
     }
     for line in &lines {
-        let sub = line.split_whitespace().nth(1).unwrap();
-        let help = common::run(&[sub, "--help"]);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let sub = words[1];
+        // A nested subcommand (`wh loadtest merge`) has options of its own.
+        let nested = words
+            .get(2)
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+            .filter(|w| common::run(&[sub, w, "--help"]).status.success());
+        let help = match nested {
+            Some(w) => common::run(&[sub, w, "--help"]),
+            None => common::run(&[sub, "--help"]),
+        };
         assert!(help.status.success(), "wh {sub} --help");
         let help = String::from_utf8_lossy(&help.stdout);
         for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
@@ -322,6 +330,25 @@ fn the_reconcile_workflow_example_uses_only_real_commands_and_options() {
         example_commands("reconcile.yml"),
         ["reconcile", "reconcile"]
     );
+}
+
+#[test]
+fn the_loadtest_workflow_example_uses_only_real_commands_and_options() {
+    assert_eq!(
+        example_commands("loadtest.yml"),
+        ["loadtest", "loadtest", "loadtest"]
+    );
+    let text = std::fs::read_to_string(common::repo().join("examples/github-actions/loadtest.yml"))
+        .unwrap();
+    for needed in [
+        "--shard \"${{ matrix.shard }}/${{ needs.plan.outputs.shards }}\"",
+        "--start-at \"${{ needs.plan.outputs.start-at }}\"",
+        "wh loadtest merge shards/*",
+        "workflow_dispatch",
+        "schedule",
+    ] {
+        assert!(text.contains(needed), "loadtest.yml lacks {needed}");
+    }
 }
 
 /// Times and durations at the edge of the calendar are refused with a message, not a panic.

@@ -622,3 +622,49 @@ fn a_shard_needs_a_start_ahead_of_now() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_dry_run_prints_the_runners_the_prod_spec_needs_and_sends_nothing() {
+    let spec = common::repo().join("specs/prod.yaml");
+    let o = Command::new(env!("CARGO_BIN_EXE_wh"))
+        .args(["loadtest"])
+        .arg(&spec)
+        .args([
+            // A deployed target (TEST-NET-1, never routed): the plan is for machines' own
+            // addresses; a dry run sends nothing, to it or to checkip.
+            "--target",
+            "http://192.0.2.1:9/live",
+            "--checks",
+            "burst,throttle,per-ip",
+            "--shard",
+            "1/20",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // 1000/s, burst 2000, 600 per 60 s: the burst's 5,000 and the throttle's 15,000 requests in
+    // one window, 300 an address.
+    assert!(
+        out.contains("| burst | 3.0 s | 2.5 s | 5000 | 250 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| throttle | 38.5 s | 10.0 s | 15000 | 750 |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Runners with addresses of their own needed: 67"),
+        "{out}"
+    );
+    assert!(
+        out.contains("With 20 shards, the per-IP rule blocks part of the load"),
+        "{out}"
+    );
+}

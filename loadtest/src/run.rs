@@ -289,6 +289,72 @@ impl RunPlan {
     }
 }
 
+impl RunPlan {
+    /// Requests `check`'s phase sends, all shards together.
+    pub fn requests(&self, check: Check) -> Result<u64, String> {
+        Ok(self
+            .planned(check, Duration::from_millis(1))?
+            .streams()
+            .iter()
+            .map(|s| s.count)
+            .sum())
+    }
+
+    /// How many runners with addresses of their own a run from machines' addresses needs so
+    /// that no address sends more than half the per-IP limit within any of the rule's windows
+    /// (the margin the loopback plan keeps too): the most requests of the burst, throttle and
+    /// soak phases in any window of the schedule (each phase's requests spread evenly over
+    /// its length) over half the limit; at least 3 with the per-IP check (an address per
+    /// role). The per-IP phase is left out: a window passes before it.
+    pub fn runners_needed(&self) -> Result<usize, String> {
+        let slots = self.schedule()?;
+        let mut spans = Vec::new();
+        for slot in &slots {
+            if slot.check == Check::PerIp {
+                continue;
+            }
+            let start = slot.offset.as_secs_f64();
+            let requests = self.requests(slot.check)? as f64;
+            // A rate phase spans its requests at its total rate (one interval longer than from
+            // its first request to its last); a burst, its allowance.
+            let rate: f64 = self
+                .planned(slot.check, Duration::from_millis(1))?
+                .streams()
+                .iter()
+                .filter_map(|s| s.rate)
+                .sum();
+            let length = if rate > 0.0 {
+                requests / rate
+            } else {
+                slot.length.as_secs_f64()
+            }
+            .max(1e-3);
+            spans.push((start, start + length, requests));
+        }
+        let window = self.limits.window.as_secs_f64();
+        let in_window = |from: f64| -> f64 {
+            let to = from + window;
+            spans
+                .iter()
+                .map(|(s, e, n)| n * ((e.min(to) - s.max(from)).max(0.0) / (e - s)))
+                .sum()
+        };
+        // The count over a sliding window is greatest when the window starts at a phase's start
+        // or ends at a phase's end.
+        let most = spans
+            .iter()
+            .flat_map(|(s, e, _)| [*s, e - window])
+            .map(in_window)
+            .fold(0.0, f64::max);
+        let half = (self.limits.per_ip_limit as f64 / 2.0).max(1.0);
+        let mut needed = (most / half).ceil() as usize;
+        if self.checks.contains(&Check::PerIp) {
+            needed = needed.max(3);
+        }
+        Ok(needed.max(1))
+    }
+}
+
 /// At most 256 shards: GitHub Actions' limit of jobs in one matrix.
 pub const MAX_SHARDS: usize = 256;
 
@@ -564,6 +630,24 @@ mod tests {
         assert!(
             s[1].length > Duration::from_millis(9990) && s[1].length <= Duration::from_secs(10)
         );
+    }
+
+    #[test]
+    fn the_prod_spec_needs_67_runners_for_burst_and_throttle_through_the_waf() {
+        // Burst 5,000 and throttle 15,000 fall in one 60 s window (3 s to 48.5 s): 20,000
+        // requests, at most 300 (half of 600) an address: 67 runners.
+        let p = prod(vec![Check::Burst, Check::Throttle], Sources::Machine, 50);
+        assert_eq!(p.requests(Check::Burst).unwrap(), 5000);
+        assert_eq!(p.requests(Check::Throttle).unwrap(), 15_000);
+        assert_eq!(p.runners_needed().unwrap(), 67);
+        // The throttle alone: 15,000 / 300 = 50. The soak alone: 100/s, 6,000 a window: 20.
+        let p = prod(vec![Check::Throttle], Sources::Machine, 50);
+        assert_eq!(p.runners_needed().unwrap(), 50);
+        let p = prod(vec![Check::Soak], Sources::Machine, 20);
+        assert_eq!(p.runners_needed().unwrap(), 20);
+        // The per-IP check alone: an address per role.
+        let p = prod(vec![Check::PerIp], Sources::Machine, 3);
+        assert_eq!(p.runners_needed().unwrap(), 3);
     }
 
     #[test]

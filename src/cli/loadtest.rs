@@ -76,6 +76,10 @@ pub struct Args {
     /// a deployed stack).
     #[arg(long, value_name = "IP")]
     egress_address: Option<IpAddr>,
+    /// Print the plan (each phase's start, length and requests, and how many runners a run
+    /// from machines' own addresses needs) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// AWS region of a deployed stack (default: the spec's).
     #[arg(long)]
     region: Option<String>,
@@ -190,6 +194,10 @@ pub fn run(args: &Args) -> Outcome {
             }
         },
         (None, 1) => None,
+        // A dry run's offsets count from whenever the run starts.
+        (None, _) if args.dry_run => {
+            Some(run::format_time(SystemTime::now() + MAX_START_AHEAD / 24))
+        }
         (None, _) => {
             eprintln!(
                 "wh loadtest: --shard {shard}/{shards} needs --start-at, the time every shard starts"
@@ -228,6 +236,44 @@ pub fn run(args: &Args) -> Outcome {
         eprintln!("wh loadtest: `{target}` is not a URL");
         return Outcome::Error;
     };
+    let loopback_target = url
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .filter(IpAddr::is_loopback);
+    let (target_kind, sources) = if args.deployed || loopback_target.is_none() {
+        (Target::Deployed, Sources::Machine)
+    } else {
+        (Target::Dev, Sources::Loopback)
+    };
+    let plan = RunPlan {
+        stack: stack_name.clone(),
+        spec_sha256,
+        target_url: target.clone(),
+        checks,
+        target: target_kind,
+        sources,
+        limits: Limits {
+            rate: stack.api.rate.per_second(),
+            burst: stack.api.burst,
+            per_ip_rate: stack.waf.rate.per_second(),
+            per_ip_limit: stack.waf.limit,
+            window: Duration::from_secs(stack.waf.window_secs),
+        },
+        load_factor: args.load_factor,
+        throttle_secs: args.throttle_secs,
+        soak_secs: args.soak_secs,
+        soak_fraction: args.soak_fraction,
+        shards,
+        start_at: start,
+    };
+    if let Err(e) = plan.validate() {
+        eprintln!("wh loadtest: {e}");
+        return Outcome::Error;
+    }
+    if args.dry_run {
+        return print_plan(&plan);
+    }
     let provider = match &args.provider {
         Some(p) => stack.providers.iter().find(|x| &x.name == p),
         None => stack.providers.first(),
@@ -267,16 +313,6 @@ pub fn run(args: &Args) -> Outcome {
         url.path().trim_end_matches('/'),
         provider.name
     );
-    let loopback_target = url
-        .host_str()
-        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-        .and_then(|h| h.parse::<IpAddr>().ok())
-        .filter(IpAddr::is_loopback);
-    let (target_kind, sources) = if args.deployed || loopback_target.is_none() {
-        (Target::Deployed, Sources::Machine)
-    } else {
-        (Target::Dev, Sources::Loopback)
-    };
     let scheme = wh::ir::handlers::runtime_scheme(&provider, format!("{host}{path}"));
     // Sign one request up front: a secret unusable for the scheme is an error now, not a run of
     // 401s.
@@ -296,27 +332,7 @@ pub fn run(args: &Args) -> Outcome {
         (headers, body)
     });
     let options = Options {
-        plan: RunPlan {
-            stack: stack_name.clone(),
-            spec_sha256,
-            target_url: target.clone(),
-            checks,
-            target: target_kind,
-            sources,
-            limits: Limits {
-                rate: stack.api.rate.per_second(),
-                burst: stack.api.burst,
-                per_ip_rate: stack.waf.rate.per_second(),
-                per_ip_limit: stack.waf.limit,
-                window: Duration::from_secs(stack.waf.window_secs),
-            },
-            load_factor: args.load_factor,
-            throttle_secs: args.throttle_secs,
-            soak_secs: args.soak_secs,
-            soak_fraction: args.soak_fraction,
-            shards,
-            start_at: start,
-        },
+        plan,
         shard,
         host: host.clone(),
         path,
@@ -324,10 +340,6 @@ pub fn run(args: &Args) -> Outcome {
         block_header: (BLOCK_HEADER.0.to_owned(), BLOCK_HEADER.1.to_owned()),
         report_dir: args.report_dir.clone(),
     };
-    if let Err(e) = options.plan.validate() {
-        eprintln!("wh loadtest: {e}");
-        return Outcome::Error;
-    }
     if let Err(e) = std::fs::create_dir_all(&args.report_dir) {
         eprintln!("wh loadtest: {}: {e}", args.report_dir.display());
         return Outcome::Error;
@@ -401,6 +413,58 @@ pub fn run(args: &Args) -> Outcome {
         }
     };
     report(&merged, &args.report_dir, args.output_format)
+}
+
+/// `--dry-run`: the timetable, the requests and the runners needed.
+fn print_plan(plan: &RunPlan) -> Outcome {
+    let (slots, needed) = match (plan.schedule(), plan.runners_needed()) {
+        (Ok(s), Ok(n)) => (s, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("wh loadtest: {e}");
+            return Outcome::Error;
+        }
+    };
+    println!(
+        "wh loadtest plan: {} ({}), {} shard{}\n\n| phase | starts after --start-at | sends for | requests | per shard |\n| --- | --- | --- | --- | --- |",
+        plan.stack,
+        match plan.sources {
+            Sources::Loopback => "loopback sources",
+            Sources::Machine => "the runners' own addresses",
+        },
+        plan.shards,
+        if plan.shards == 1 { "" } else { "s" }
+    );
+    for slot in &slots {
+        let requests = plan.requests(slot.check).unwrap_or_default();
+        println!(
+            "| {} | {:.1} s | {:.1} s | {requests} | {} |",
+            slot.check.name(),
+            slot.offset.as_secs_f64(),
+            slot.length.as_secs_f64(),
+            requests.div_ceil(plan.shards as u64)
+        );
+    }
+    if plan.sources == Sources::Machine {
+        println!(
+            "\nRunners with addresses of their own needed: {needed} (no address above half the per-IP limit, {} of {} per {} s, in any window{})",
+            plan.limits.per_ip_limit / 2,
+            plan.limits.per_ip_limit,
+            plan.limits.window.as_secs(),
+            if plan.checks.contains(&Check::PerIp) {
+                "; the per-IP check needs 3, one per role"
+            } else {
+                ""
+            }
+        );
+        if plan.shards < needed {
+            println!(
+                "With {} shard{}, the per-IP rule blocks part of the load unless the runners' addresses are in the spec's exempt_cidrs.",
+                plan.shards,
+                if plan.shards == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Outcome::Ok
 }
 
 /// `wh loadtest merge`: reads, checks and sums the shards, then reports as a single run.
