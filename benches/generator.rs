@@ -70,7 +70,9 @@ fn main() {
     println!("| offered/s | sent | on time (<= 20 ms late) | worst lateness | unanswered |");
     println!("| --- | --- | --- | --- | --- |");
     let mut kept = 0.0;
-    for rate in [1000.0, 2000.0, 3000.0, 4000.0, 6000.0, 8000.0] {
+    for rate in [
+        2000.0, 4000.0, 8000.0, 12_000.0, 16_000.0, 24_000.0, 32_000.0,
+    ] {
         let each = rate / STREAMS as f64;
         let streams = (0..STREAMS)
             .map(|i| Stream {

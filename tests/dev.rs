@@ -836,3 +836,41 @@ async fn a_stalled_body_is_answered_408_and_closed_while_others_are_served() {
         "out of range"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_request_head_is_closed_after_the_header_timeout_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dev = start(&spec(OPEN_LIMITS, ""), &["--header-timeout", "500ms"]);
+    let addr = dev.url.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Half a head: no blank line ends it.
+    stalled
+        .write_all(b"POST /live/webhook/stripe HTTP/1.1\r\nHost: x\r\nContent-Ty")
+        .await
+        .unwrap();
+    let (s, _) = post(
+        &client(None),
+        &format!("{}/live/webhook/stripe", dev.url),
+        stripe_event("while-a-head-stalls"),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200, "others are served");
+    // The server ends the connection (an end of stream, or a reset), and answers nothing a
+    // client could take for a status.
+    let mut answer = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the stalled connection was not closed");
+    assert!(
+        !String::from_utf8_lossy(&answer).contains(" 200 "),
+        "{answer:?}"
+    );
+    // Out of range (100ms to 5m) is a usage error.
+    assert_eq!(
+        common::run(&["dev", "specs/dev.yaml", "--header-timeout", "10m"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -61,6 +61,10 @@ pub struct Args {
     /// is answered 408 and its connection closed, while others are served.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = body_timeout)]
     body_timeout: Duration,
+    /// How long a request head may take to arrive, and a kept-alive connection may idle
+    /// between requests (100ms to 5m; hyper's default); the connection is closed after it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = body_timeout)]
+    header_timeout: Duration,
 }
 
 fn latency(text: &str) -> Result<Duration, String> {
@@ -236,16 +240,15 @@ async fn serve(
     let processing = tokio::spawn(dev.clone().process_queue(stop_rx));
     tokio::spawn(dev.clone().audit_changes());
     let gateway = dev::server::Gateway::new(dev.clone());
-    let app = dev::server::router(gateway).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
+    dev::serve::serve(
+        listener,
+        dev::server::router(gateway),
+        args.header_timeout,
+        async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    if let Err(e) = served {
-        eprintln!("wh dev: server error: {e}");
-        return Outcome::Error;
-    }
+        },
+    )
+    .await;
     // In-flight requests have finished; give the queue a bounded time to drain.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while dev.queue.depths().queued > 0 && tokio::time::Instant::now() < deadline {

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod ops;
 pub mod queue;
 pub mod secrets;
+pub mod serve;
 pub mod server;
 pub mod throttle;
 pub mod waf;
