@@ -13,29 +13,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wh_runtime::verify::{Scheme, sign};
-
 const SECRET: &str = "whsec_YmVuY2gtcGlwZWxpbmU=";
 const SPEC: &str = "name: bench\nsuffix: b\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\n\
 limits:\n  api_rate: 10000/s\n  api_burst: 5000\n  per_ip_rate: 10000/s\n  per_ip_window: 1m\n  max_payload: 64KiB\n\
 concurrency:\n  receiver:\n    reserved: 100\n    expected_duration: 5ms\n  processor:\n    reserved: 2\n    batch_size: 10\n    batching_window: 0s\n  audit:\n    reserved: 2\n";
 
+#[path = "common/webhook.rs"]
+mod webhook;
+
+/// Webhook `i`'s signature header and body.
 fn signed(i: u64, now: i64) -> (String, Vec<u8>) {
-    let pad = "x".repeat(1_800);
-    let body = format!(r#"{{"id":"evt_{i}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{i}","amount":1299,"currency":"eur","description":"{pad}"}}}}}}"#).into_bytes();
-    let header = sign(
-        &Scheme::Stripe {
-            tolerance_secs: 300,
-        },
-        SECRET,
-        &body,
-        now,
-        "",
-    )
-    .unwrap()
-    .remove(0)
-    .1;
-    (header, body)
+    let (mut headers, body) = webhook::stripe(SECRET, i, now);
+    (headers.remove(0).1, body)
 }
 
 #[path = "../tests/common/dev_process.rs"]

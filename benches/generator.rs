@@ -13,31 +13,16 @@ use std::time::Duration;
 
 use wh_loadtest::plan::users_for;
 use wh_loadtest::{Phase, Signer, Stream, run_phase};
-use wh_runtime::verify::{Scheme, sign};
 
 const SECRET: &str = "whsec_YmVuY2gtZ2VuZXJhdG9y";
 const STREAMS: usize = 4;
 const SECS: f64 = 5.0;
 
+#[path = "common/webhook.rs"]
+mod webhook;
+
 fn signer() -> Signer {
-    Arc::new(|i| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let pad = "x".repeat(1_800);
-        let body = format!(r#"{{"id":"evt_{i}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{i}","amount":1299,"currency":"eur","description":"{pad}"}}}}}}"#).into_bytes();
-        let headers = sign(
-            &Scheme::Stripe {
-                tolerance_secs: 300,
-            },
-            SECRET,
-            &body,
-            now,
-            "",
-        )
-        .unwrap_or_default();
-        (headers, body)
-    })
+    Arc::new(|i| webhook::stripe(SECRET, i, webhook::now()))
 }
 
 /// A server that answers every POST `200 {"webhookId":"x"}`, on its own single-threaded

@@ -12,10 +12,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use wh_runtime::verify::{Scheme, sign};
-
 #[path = "../tests/common/dev_process.rs"]
 mod dev_process;
+#[path = "common/webhook.rs"]
+mod webhook;
 
 const SECRET: &str = "whsec_YmVuY2gtaG9zdGlsZQ==";
 const SPEC: &str = "name: bench\nsuffix: b\nregion: eu-west-1\nlifecycle: ephemeral\nproviders:\n  stripe:\n    scheme: stripe\n\
@@ -61,11 +61,7 @@ fn main() {
         rt.block_on(async move {
             let mut accepted = 0;
             for i in from..from + n {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs() as i64);
-                let body = format!(r#"{{"id":"evt_{i}","type":"payment_intent.succeeded","data":{{"object":{{"id":"pi_{i}"}}}}}}"#).into_bytes();
-                let headers = sign(&Scheme::Stripe { tolerance_secs: 300 }, SECRET, &body, now, "").unwrap();
+                let (headers, body) = webhook::stripe(SECRET, i, webhook::now());
                 let mut r = client.post(&url).body(body);
                 for (k, v) in headers {
                     r = r.header(k, v);

@@ -71,10 +71,10 @@ impl Run {
     }
 }
 
-/// Runs `wh loadtest right.yaml` against `dev`, reports in `report` under its directory.
-fn loadtest(dev: &DevProcess, report: &str, args: &[&str]) -> Run {
-    let o = Command::new(env!("CARGO_BIN_EXE_wh"))
-        .current_dir(dev.dir.path())
+/// `wh loadtest right.yaml` against `dev`, reports in `report` under its directory.
+fn loadtest_command(dev: &DevProcess, report: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wh"));
+    c.current_dir(dev.dir.path())
         .args([
             "loadtest",
             "right.yaml",
@@ -87,9 +87,13 @@ fn loadtest(dev: &DevProcess, report: &str, args: &[&str]) -> Run {
             "--report-dir",
             report,
         ])
-        .args(args)
-        .output()
-        .unwrap();
+        .args(args);
+    c
+}
+
+/// Runs [`loadtest_command`] to its end.
+fn loadtest(dev: &DevProcess, report: &str, args: &[&str]) -> Run {
+    let o = loadtest_command(dev, report, args).output().unwrap();
     let stdout =
         String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     let summary = std::fs::read_to_string(dev.dir.path().join(report).join("summary.json"))
@@ -425,28 +429,18 @@ fn four_shards_merge_into_one_run_and_its_report_shows_what_was_measured() {
         .unwrap();
     let shards: Vec<_> = (1..=4)
         .map(|i| {
-            Command::new(env!("CARGO_BIN_EXE_wh"))
-                .current_dir(dev.dir.path())
-                .args([
-                    "loadtest",
-                    "right.yaml",
-                    "--secrets-file",
-                    ".wh/dev-secrets/spec.json",
-                    "--throttle-secs",
-                    "4",
-                    "--checks",
-                    "burst,throttle,per-ip,soak",
-                    "--soak-secs",
-                    "3",
-                    "--target",
-                    &format!("{}/live", dev.url),
-                    "--shard",
-                    &format!("{i}/4"),
-                    "--start-at",
-                    &start,
-                    "--report-dir",
-                    &format!("shard-{i}"),
-                ])
+            let shard = format!("{i}/4");
+            let args = [
+                "--checks",
+                "burst,throttle,per-ip,soak",
+                "--soak-secs",
+                "3",
+                "--shard",
+                &shard,
+                "--start-at",
+                &start,
+            ];
+            loadtest_command(&dev, &format!("shard-{i}"), &args)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
