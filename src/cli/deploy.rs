@@ -497,7 +497,8 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
     };
     doc.insert("stack".into(), json!(t.stack_name));
     doc.insert("suffix".into(), json!(t.suffix));
-    let account = match preflight(&t, args.stack.endpoint_url.is_some(), out).await {
+    let emulated = args.stack.endpoint_url.is_some();
+    let account = match preflight(&t, emulated, out).await {
         Ok((account, p)) => {
             doc.insert("preflight".into(), p);
             account
@@ -534,7 +535,9 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 Prepared::NoChanges => {
                     out.say("no changes");
                     doc.insert("result".into(), json!("no-changes"));
-                    if protect(&cf, &t.stack_name, out).await.is_err() {
+                    if protect(&cf, &t.stack_name, out).await.is_err()
+                        || guard_deletion(&cf, &t, emulated, out).await.is_err()
+                    {
                         return Outcome::Failed;
                     }
                     return finish_outputs(&t, args, out, doc).await;
@@ -612,7 +615,9 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 Ok((_, Direct::NoChanges)) => {
                     out.say("no changes");
                     doc.insert("result".into(), json!("no-changes"));
-                    if protect(&cf, &t.stack_name, out).await.is_err() {
+                    if protect(&cf, &t.stack_name, out).await.is_err()
+                        || guard_deletion(&cf, &t, emulated, out).await.is_err()
+                    {
                         return Outcome::Failed;
                     }
                     return finish_outputs(&t, args, out, doc).await;
@@ -652,6 +657,9 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
     if !show_finished(&finished, &t.stack_name, out) {
         doc.insert("result".into(), json!("failed"));
         doc.insert("failures".into(), json!(finished.failures));
+        return Outcome::Failed;
+    }
+    if guard_deletion(&cf, &t, emulated, out).await.is_err() {
         return Outcome::Failed;
     }
     doc.insert("result".into(), json!("deployed"));
@@ -707,6 +715,45 @@ async fn protect(
     }
 }
 
+/// Turns termination protection on for a `retain` spec's stack, on every deploy (so stacks
+/// made before wh set it get it too): its data outlives the stack, and a stray DeleteStack
+/// (console, script) should need a deliberate step, `wh destroy --force`. Against an emulator
+/// a failure is a warning (moto does not implement UpdateTerminationProtection).
+async fn guard_deletion(
+    cf: &aws_sdk_cloudformation::Client,
+    t: &Target,
+    emulated: bool,
+    out: &Printer,
+) -> Result<(), ()> {
+    if !t.compilation.stack.retains() {
+        return Ok(());
+    }
+    let on = "termination protection: on (a `retain` spec's stack is deleted only by `wh destroy --force`)";
+    if let Ok(Some(info)) = stack::describe(cf, &t.stack_name).await
+        && info.termination_protection
+    {
+        out.say(on);
+        return Ok(());
+    }
+    match stack::set_termination_protection(cf, &t.stack_name, true).await {
+        Ok(()) => {
+            out.say(on);
+            Ok(())
+        }
+        Err(e) if emulated => {
+            eprintln!("warning: termination protection was not set against the emulator: {e}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "termination protection could not be turned on: {e}; the deploy itself succeeded \
+                 (needs cloudformation:UpdateTerminationProtection)"
+            );
+            Err(())
+        }
+    }
+}
+
 async fn finish_outputs(
     t: &Target,
     args: &Args,
@@ -732,16 +779,23 @@ mod tests {
 
     /// A CloudFormation client answered by `bodies`, in order.
     fn replayed(bodies: Vec<String>) -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
-        let events = bodies
+        replayed_with(bodies.into_iter().map(|b| (200, b)).collect())
+    }
+
+    /// The same with each answer's status.
+    fn replayed_with(
+        answers: Vec<(u16, String)>,
+    ) -> (aws_sdk_cloudformation::Client, StaticReplayClient) {
+        let events = answers
             .into_iter()
-            .map(|body| {
+            .map(|(status, body)| {
                 ReplayEvent::new(
                     http::Request::builder()
                         .uri("https://replay.invalid/")
                         .body(SdkBody::empty())
                         .unwrap(),
                     http::Response::builder()
-                        .status(200)
+                        .status(status)
                         .header("content-type", "text/xml")
                         .body(SdkBody::from(body))
                         .unwrap(),
@@ -798,6 +852,89 @@ mod tests {
         // Lifted (no Deny) for the update, then the Deny back when it could not start.
         assert!(bodies[1].contains("Action=SetStackPolicy") && !bodies[1].contains("Deny"));
         assert!(bodies[2].contains("Action=SetStackPolicy") && bodies[2].contains("Deny"));
+    }
+
+    /// The compiled spec `specs/<env>.yaml` as a deploy target.
+    fn target_of(env: &str) -> Target {
+        let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("specs/{env}.yaml"));
+        let compilation = pipeline::compile(&spec).unwrap();
+        let suffix = compilation.stack.default_suffix.clone();
+        Target {
+            stack_name: format!("{}-{suffix}", compilation.stack.name),
+            template: serde_json::from_str(compilation.template()).unwrap(),
+            spec,
+            compilation,
+            suffix,
+            sdk: aws_config::SdkConfig::builder().build(),
+        }
+    }
+
+    fn stack_with_protection(on: bool) -> String {
+        format!(
+            "<DescribeStacksResponse xmlns=\"{NS}\"><DescribeStacksResult><Stacks><member>\
+             <StackName>payments-prod</StackName><StackId>arn:aws:cloudformation:eu-west-1:123456789012:stack/payments-prod/1</StackId>\
+             <CreationTime>2026-11-23T10:00:00Z</CreationTime><StackStatus>UPDATE_COMPLETE</StackStatus>\
+             <EnableTerminationProtection>{on}</EnableTerminationProtection>\
+             </member></Stacks></DescribeStacksResult></DescribeStacksResponse>"
+        )
+    }
+
+    fn request_bodies(replay: &StaticReplayClient) -> Vec<String> {
+        replay
+            .actual_requests()
+            .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap()).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_retain_stack_gets_termination_protection_and_an_ephemeral_one_does_not() {
+        let prod = target_of("prod");
+        assert!(prod.compilation.stack.retains());
+        let out = Printer::new(OutputFormat::Json);
+        let updated = format!(
+            "<UpdateTerminationProtectionResponse xmlns=\"{NS}\"><UpdateTerminationProtectionResult><StackId>arn</StackId></UpdateTerminationProtectionResult></UpdateTerminationProtectionResponse>"
+        );
+        let (cf, replay) = replayed(vec![stack_with_protection(false), updated]);
+        assert!(guard_deletion(&cf, &prod, false, &out).await.is_ok());
+        let bodies = request_bodies(&replay);
+        assert_eq!(bodies.len(), 2, "{bodies:?}");
+        assert!(
+            bodies[1].contains("Action=UpdateTerminationProtection")
+                && bodies[1].contains("EnableTerminationProtection=true"),
+            "{}",
+            bodies[1]
+        );
+        // Already protected: nothing to change.
+        let (cf, replay) = replayed(vec![stack_with_protection(true)]);
+        assert!(guard_deletion(&cf, &prod, false, &out).await.is_ok());
+        assert_eq!(request_bodies(&replay).len(), 1);
+        // An ephemeral spec's stack is left as it is, without asking.
+        let dev = target_of("dev");
+        assert!(!dev.compilation.stack.retains());
+        let (cf, replay) = replayed(vec![]);
+        assert!(guard_deletion(&cf, &dev, false, &out).await.is_ok());
+        assert_eq!(request_bodies(&replay).len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_protection_fails_the_deploy_on_aws_and_warns_on_an_emulator() {
+        let prod = target_of("prod");
+        let out = Printer::new(OutputFormat::Json);
+        let denied = format!(
+            "<ErrorResponse xmlns=\"{NS}\"><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+             <Message>not authorized to perform: cloudformation:UpdateTerminationProtection</Message></Error></ErrorResponse>"
+        );
+        for (emulated, ok) in [(false, false), (true, true)] {
+            let (cf, _) = replayed_with(vec![
+                (200, stack_with_protection(false)),
+                (403, denied.clone()),
+            ]);
+            assert_eq!(
+                guard_deletion(&cf, &prod, emulated, &out).await.is_ok(),
+                ok,
+                "emulated {emulated}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
-//! `wh destroy`: delete a deployed stack and follow it to the end. A `retain` spec's stack is
-//! refused unless `--force` (and even then its tables, queues, key, secrets and logs stay).
+//! `wh destroy`: delete a deployed stack and follow it to the end. A `retain` spec's stack, or
+//! any stack with termination protection, is refused unless `--force`, which lifts the
+//! protection and says so (and even then a retain spec's tables, queues, key, secrets and logs
+//! stay).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,7 +21,8 @@ pub struct Args {
     /// CloudFormation, iam:PassRole on it, and the artifact bucket.
     #[arg(long, value_name = "ARN")]
     cfn_role: Option<String>,
-    /// Delete a stack of a `retain` spec (its retained resources stay behind).
+    /// Delete a stack of a `retain` spec (its retained resources stay behind), lifting its
+    /// termination protection.
     #[arg(long)]
     force: bool,
     /// Do not ask for confirmation.
@@ -67,9 +70,25 @@ async fn destroy(args: &Args, out: &Printer) -> Outcome {
         }
         Err(e) => return report(e),
     };
+    if info.termination_protection && !args.force {
+        eprintln!(
+            "wh destroy: {} has termination protection; pass --force to lift it and delete the stack",
+            t.stack_name
+        );
+        return Outcome::Failed;
+    }
     if !args.yes && !confirm(&format!("Delete stack {} ({})?", t.stack_name, info.status)) {
         eprintln!("nothing deleted");
         return Outcome::Failed;
+    }
+    if info.termination_protection {
+        if let Err(e) = stack::set_termination_protection(&cf, &t.stack_name, false).await {
+            return report(e);
+        }
+        out.say(&format!(
+            "termination protection of {} lifted (--force)",
+            t.stack_name
+        ));
     }
     let after = match stack::newest_event(&cf, &info.id).await {
         Ok(a) => a,

@@ -27,6 +27,8 @@ pub struct StackInfo {
     pub status: String,
     /// Why it is in that status, when CloudFormation says.
     pub reason: Option<String>,
+    /// Whether DeleteStack is refused until protection is lifted.
+    pub termination_protection: bool,
 }
 
 /// The stack named `name`, or `None` when there is none.
@@ -40,6 +42,7 @@ pub async fn describe(cf: &Client, name: &str) -> Result<Option<StackInfo>, Depl
                 .unwrap_or("")
                 .to_owned(),
             reason: s.stack_status_reason().map(str::to_owned),
+            termination_protection: s.enable_termination_protection().unwrap_or(false),
         })),
         // CloudFormation answers a missing stack with a ValidationError, not a 404.
         Err(e)
@@ -51,6 +54,24 @@ pub async fn describe(cf: &Client, name: &str) -> Result<Option<StackInfo>, Depl
         }
         Err(e) => Err(aws_error("CloudFormation DescribeStacks", e)),
     }
+}
+
+/// Turns termination protection on or off. A change set cannot set it (only CreateStack and
+/// UpdateTerminationProtection can:
+/// <https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-protect-stacks.html>),
+/// so `wh deploy` calls this after executing one.
+pub async fn set_termination_protection(
+    cf: &Client,
+    stack: &str,
+    enable: bool,
+) -> Result<(), DeployError> {
+    cf.update_termination_protection()
+        .stack_name(stack)
+        .enable_termination_protection(enable)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("CloudFormation UpdateTerminationProtection", e))
 }
 
 /// Whether no operation is running on a stack in `status`.
@@ -520,6 +541,7 @@ mod tests {
 
     fn info(status: &str) -> StackInfo {
         StackInfo {
+            termination_protection: false,
             id: "arn".into(),
             status: status.into(),
             reason: None,
