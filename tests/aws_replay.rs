@@ -123,6 +123,7 @@ fn deployment() -> Deployment {
         parameters: vec![("EnvironmentSuffix".into(), "test".into())],
         tags: vec![],
         role_arn: None,
+        rollback: None,
     }
 }
 
@@ -734,4 +735,94 @@ fn status_reads_alarms_and_the_last_hours_metrics_from_cloudwatch() {
         screen.contains("ALARM      shop-dlq-depth-test: Threshold Crossed"),
         "{screen}"
     );
+}
+
+#[test]
+fn rollback_triggers_are_the_existing_alarms_and_reach_the_change_set() {
+    // CloudWatch has four of the five trigger alarms (the audit errors alarm is missing: a
+    // stack made before it), one of them in ALARM.
+    let names = wh::deploy::rollback::trigger_names(&base_stack(), "test");
+    let alarms = cbor(|e| {
+        e.begin_map().str("MetricAlarms").array(4);
+        for (name, state) in names[..4]
+            .iter()
+            .zip(["OK", "INSUFFICIENT_DATA", "OK", "ALARM"])
+        {
+            e.begin_map()
+                .str("AlarmName")
+                .str(name)
+                .str("AlarmArn")
+                .str(&format!(
+                    "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}"
+                ))
+                .str("StateValue")
+                .str(state)
+                .end();
+        }
+        e.end();
+    });
+    let (client, sdk) = replay(vec![alarms]);
+    let found = block_on(wh::deploy::rollback::read(&sdk, &names)).unwrap();
+    assert_eq!(found.len(), 4);
+    let asked = client.actual_requests().next().unwrap();
+    assert!(asked.uri().ends_with("/operation/DescribeAlarms"));
+    // The one in ALARM stops the deploy unless left out; the missing one is left out.
+    let t = wh::deploy::rollback::decide(&names, &found, 5, false);
+    assert_eq!(t.firing, [names[3].clone()]);
+    let t = wh::deploy::rollback::decide(&names, &found, 5, true);
+    assert_eq!(t.arns.len(), 3);
+    assert_eq!(t.left_out.len(), 2);
+
+    // The change set carries them, with the monitoring time.
+    let (client, sdk) = replay(vec![
+        xml(
+            "CreateChangeSet",
+            &format!(
+                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-3/a1</Id><StackId>{STACK_ID}</StackId>"
+            ),
+        ),
+        xml(
+            "DescribeChangeSet",
+            "<ChangeSetName>wh-3</ChangeSetName><StackName>shop-test</StackName><Status>FAILED</Status>\
+             <ExecutionStatus>UNAVAILABLE</ExecutionStatus><StatusReason>The submitted information didn't contain changes. \
+             Submit different information to create a change set.</StatusReason><Changes/>",
+        ),
+        xml("DeleteChangeSet", ""),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let d = Deployment {
+        rollback: Some(t.configuration()),
+        ..deployment()
+    };
+    block_on(stack::create_change_set(
+        &cf,
+        &d,
+        ChangeSetType::Update,
+        "wh-3",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    let first = client.actual_requests().next().unwrap();
+    let body = String::from_utf8_lossy(first.body().bytes().unwrap()).into_owned();
+    assert!(body.contains("Action=CreateChangeSet"), "{body}");
+    assert!(
+        body.contains("RollbackConfiguration.MonitoringTimeInMinutes=5"),
+        "{body}"
+    );
+    for (i, name) in names[..3].iter().enumerate() {
+        assert!(
+            body.contains(&format!(
+                "RollbackConfiguration.RollbackTriggers.member.{}.Arn=arn%3Aaws%3Acloudwatch%3Aeu-west-1%3A123456789012%3Aalarm%3A{name}",
+                i + 1
+            )),
+            "{name}: {body}"
+        );
+    }
+    assert!(
+        body.contains(
+            "RollbackConfiguration.RollbackTriggers.member.1.Type=AWS%3A%3ACloudWatch%3A%3AAlarm"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("member.4.Arn"), "{body}");
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::plan::Plan;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight, quotas};
+use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight, quotas, rollback};
 use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
 use wh::ir::names::Function;
 use wh::pipeline::{self, Compilation};
@@ -50,9 +50,35 @@ pub struct Args {
     /// Time between reads of CloudFormation's progress (50ms to 1m).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::poll_interval)]
     poll: Duration,
+    /// How long CloudFormation watches the rollback-trigger alarms after an update (whole
+    /// minutes, 0m to 180m); an alarm in ALARM in that time rolls the update back.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = monitoring_time)]
+    monitoring_time: Duration,
+    /// Deploy without rollback triggers (clears any an earlier deploy set).
+    #[arg(long)]
+    no_rollback_triggers: bool,
+    /// Deploy even though a rollback-trigger alarm is in ALARM already, leaving that alarm out
+    /// of the triggers.
+    #[arg(long)]
+    despite_alarms: bool,
     /// How to print the result.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
+}
+
+/// `--monitoring-time`: whole minutes within CloudFormation's 0 to 180.
+fn monitoring_time(text: &str) -> Result<Duration, String> {
+    let d = super::duration_within(
+        text,
+        (0, "0m"),
+        (rollback::MAX_MONITORING_MINUTES * 60_000, "180m"),
+    )?;
+    if d.as_secs() % 60 != 0 || d.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text} is not whole minutes (CloudFormation counts the monitoring time in minutes)"
+        ));
+    }
+    Ok(d)
 }
 
 /// How a deploy reaches CloudFormation.
@@ -306,6 +332,7 @@ pub async fn assemble(
             ("wh:suffix".into(), t.suffix.clone()),
         ],
         role_arn: role_arn.map(str::to_owned),
+        rollback: None,
     };
     let template_json = match &template {
         TemplateSource::Body(_) => json!("inline"),
@@ -514,12 +541,20 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         Ok(b) => b,
         Err(o) => return o,
     };
-    let (deployment, shipped) =
+    let (mut deployment, shipped) =
         match assemble(&t, &args.dist, &bucket, args.cfn_role.as_deref(), out).await {
             Ok(d) => d,
             Err(o) => return o,
         };
     doc.insert("artifacts".into(), shipped);
+    match rollback_triggers(&t, args, &kind, emulated, out).await {
+        Ok(Some(triggers)) => {
+            deployment.rollback = Some(triggers.configuration());
+            doc.insert("rollback_triggers".into(), json!(triggers));
+        }
+        Ok(None) => {}
+        Err(o) => return o,
+    }
 
     // `--allow-replace` lifts the stack policy for this update only (restored below).
     let relax = args.allow_replace && kind == ChangeSetType::Update;
@@ -713,6 +748,82 @@ async fn protect(
             Err(())
         }
     }
+}
+
+/// The rollback triggers for this deploy (`rollback.rs` says which alarms and why): none on a
+/// first deploy (the alarms come with the stack) or with `--no-rollback-triggers`; on an
+/// update, the trigger alarms that exist. One already in ALARM stops the deploy (the update
+/// would roll back at once) unless `--despite-alarms` leaves it out. `None`: the alarms could
+/// not be read against an emulator (moto), so the stack's triggers are left as they are.
+async fn rollback_triggers(
+    t: &Target,
+    args: &Args,
+    kind: &ChangeSetType,
+    emulated: bool,
+    out: &Printer,
+) -> Result<Option<rollback::Triggers>, Outcome> {
+    let minutes = args.monitoring_time.as_secs() / 60;
+    let none = rollback::Triggers {
+        monitoring_minutes: minutes,
+        ..rollback::Triggers::default()
+    };
+    if args.no_rollback_triggers {
+        out.say("rollback triggers: none (--no-rollback-triggers)");
+        return Ok(Some(none));
+    }
+    if *kind == ChangeSetType::Create {
+        out.say(
+            "rollback triggers: none on the first deploy (the stack's alarms do not exist yet)",
+        );
+        return Ok(Some(none));
+    }
+    let wanted = rollback::trigger_names(&t.compilation.stack, &t.suffix);
+    let found = match rollback::read(&t.sdk, &wanted).await {
+        Ok(f) => f,
+        Err(e) if emulated => {
+            eprintln!("warning: rollback triggers were not set against the emulator: {e}");
+            return Ok(None);
+        }
+        Err(e) => {
+            eprintln!("{e}; the rollback triggers need cloudwatch:DescribeAlarms");
+            return Err(Outcome::Failed);
+        }
+    };
+    let triggers = rollback::decide(&wanted, &found, minutes, args.despite_alarms);
+    if !triggers.firing.is_empty() && !args.despite_alarms {
+        eprintln!(
+            "stopped: rollback trigger{} {} {} in ALARM already, so the update would roll back at once. \
+             Fix what {} measure{} first, or pass --despite-alarms to deploy with {} left out of the triggers.",
+            if triggers.firing.len() > 1 { "s" } else { "" },
+            triggers.firing.join(", "),
+            if triggers.firing.len() > 1 {
+                "are"
+            } else {
+                "is"
+            },
+            if triggers.firing.len() > 1 {
+                "they"
+            } else {
+                "it"
+            },
+            if triggers.firing.len() > 1 { "" } else { "s" },
+            if triggers.firing.len() > 1 {
+                "them"
+            } else {
+                "it"
+            },
+        );
+        return Err(Outcome::Failed);
+    }
+    out.say(&format!(
+        "rollback triggers: {} alarm{}, watched for {minutes} min after the update",
+        triggers.arns.len(),
+        if triggers.arns.len() == 1 { "" } else { "s" }
+    ));
+    for (name, why) in &triggers.left_out {
+        out.say(&format!("  left out: {name}: {why}"));
+    }
+    Ok(Some(triggers))
 }
 
 /// Turns termination protection on for a `retain` spec's stack, on every deploy (so stacks

@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod plan;
 pub mod preflight;
 pub mod quotas;
+pub mod rollback;
 pub mod stack;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;

@@ -93,6 +93,8 @@ pub struct Deployment {
     /// The role CloudFormation acts as (`--cfn-role`); without one it uses the caller's
     /// credentials, which then need every permission the stack's resources need.
     pub role_arn: Option<String>,
+    /// Rollback triggers and monitoring time (`None`: leave the stack's as they are).
+    pub rollback: Option<aws_sdk_cloudformation::types::RollbackConfiguration>,
 }
 
 impl Deployment {
@@ -199,6 +201,7 @@ pub async fn create_change_set(
         .set_role_arn(d.role_arn.clone())
         .set_template_body(d.template_body())
         .set_template_url(d.template_url())
+        .set_rollback_configuration(d.rollback.clone())
         .description("wh deploy");
     request
         .send()
@@ -346,6 +349,7 @@ pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct,
             .set_role_arn(d.role_arn.clone())
             .set_template_body(d.template_body())
             .set_template_url(d.template_url())
+            .set_rollback_configuration(d.rollback.clone())
             .capabilities(Capability::CapabilityNamedIam)
             .send()
             .await
@@ -360,6 +364,7 @@ pub async fn direct(cf: &Client, d: &Deployment, create: bool) -> Result<Direct,
         .set_role_arn(d.role_arn.clone())
         .set_template_body(d.template_body())
         .set_template_url(d.template_url())
+        .set_rollback_configuration(d.rollback.clone())
         .capabilities(Capability::CapabilityNamedIam);
     match update.send().await {
         Ok(_) => Ok(Direct::Started),
