@@ -50,6 +50,16 @@ pub struct Args {
     /// Time between reads of CloudFormation's progress (50ms to 1m).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::poll_interval)]
     poll: Duration,
+    #[command(flatten)]
+    rollback: RollbackArgs,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t)]
+    output_format: OutputFormat,
+}
+
+/// The rollback-trigger options `wh deploy` and `wh diff` share.
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
     /// How long CloudFormation watches the rollback-trigger alarms after an update (whole
     /// minutes, 0m to 180m); an alarm in ALARM in that time rolls the update back.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = monitoring_time)]
@@ -60,10 +70,7 @@ pub struct Args {
     /// Deploy even though a rollback-trigger alarm is in ALARM already, leaving that alarm out
     /// of the triggers.
     #[arg(long)]
-    despite_alarms: bool,
-    /// How to print the result.
-    #[arg(long, value_enum, default_value_t)]
-    output_format: OutputFormat,
+    pub despite_alarms: bool,
 }
 
 /// `--monitoring-time`: whole minutes within CloudFormation's 0 to 180.
@@ -547,10 +554,15 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
             Err(o) => return o,
         };
     doc.insert("artifacts".into(), shipped);
-    match rollback_triggers(&t, args, &kind, emulated, out).await {
+    match rollback_triggers(&t, &args.rollback, &kind, emulated, out).await {
         Ok(Some(triggers)) => {
-            deployment.rollback = Some(triggers.configuration());
             doc.insert("rollback_triggers".into(), json!(triggers));
+            if !triggers.firing.is_empty() && !args.rollback.despite_alarms {
+                eprintln!("stopped: {}", firing_message(&triggers.firing));
+                doc.insert("result".into(), json!("alarms-firing"));
+                return Outcome::Failed;
+            }
+            deployment.rollback = Some(triggers.configuration());
         }
         Ok(None) => {}
         Err(o) => return o,
@@ -750,14 +762,28 @@ async fn protect(
     }
 }
 
+/// Why a deploy stops when rollback-trigger alarms are firing, and the way on.
+pub fn firing_message(firing: &[String]) -> String {
+    let many = firing.len() > 1;
+    format!(
+        "rollback trigger{} {} {} in ALARM already, so the update would roll back at once. \
+         Fix what {} first, or pass --despite-alarms to deploy with {} left out of the triggers.",
+        if many { "s" } else { "" },
+        firing.join(", "),
+        if many { "are" } else { "is" },
+        if many { "they measure" } else { "it measures" },
+        if many { "them" } else { "it" },
+    )
+}
+
 /// The rollback triggers for this deploy (`rollback.rs` says which alarms and why): none on a
 /// first deploy (the alarms come with the stack) or with `--no-rollback-triggers`; on an
-/// update, the trigger alarms that exist. One already in ALARM stops the deploy (the update
-/// would roll back at once) unless `--despite-alarms` leaves it out. `None`: the alarms could
-/// not be read against an emulator (moto), so the stack's triggers are left as they are.
-async fn rollback_triggers(
+/// update, the trigger alarms that exist. Alarms already in ALARM are listed in `firing` (a
+/// deploy stops on them unless `--despite-alarms` left them out). `None`: the alarms could not
+/// be read against an emulator (moto), so the stack's triggers are left as they are.
+pub async fn rollback_triggers(
     t: &Target,
-    args: &Args,
+    args: &RollbackArgs,
     kind: &ChangeSetType,
     emulated: bool,
     out: &Printer,
@@ -790,31 +816,6 @@ async fn rollback_triggers(
         }
     };
     let triggers = rollback::decide(&wanted, &found, minutes, args.despite_alarms);
-    if !triggers.firing.is_empty() && !args.despite_alarms {
-        eprintln!(
-            "stopped: rollback trigger{} {} {} in ALARM already, so the update would roll back at once. \
-             Fix what {} measure{} first, or pass --despite-alarms to deploy with {} left out of the triggers.",
-            if triggers.firing.len() > 1 { "s" } else { "" },
-            triggers.firing.join(", "),
-            if triggers.firing.len() > 1 {
-                "are"
-            } else {
-                "is"
-            },
-            if triggers.firing.len() > 1 {
-                "they"
-            } else {
-                "it"
-            },
-            if triggers.firing.len() > 1 { "" } else { "s" },
-            if triggers.firing.len() > 1 {
-                "them"
-            } else {
-                "it"
-            },
-        );
-        return Err(Outcome::Failed);
-    }
     out.say(&format!(
         "rollback triggers: {} alarm{}, watched for {minutes} min after the update",
         triggers.arns.len(),

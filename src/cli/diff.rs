@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use wh::deploy::stack::{self, Prepared};
 
 use super::deploy::{
-    Printer, artifact_bucket, assemble, change_set_name, report, show_plan, target,
+    Printer, RollbackArgs, artifact_bucket, assemble, change_set_name, firing_message, report,
+    rollback_triggers, show_plan, target,
 };
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
@@ -32,6 +33,8 @@ pub struct Args {
     /// Time between reads of CloudFormation's progress (50ms to 1m).
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::poll_interval)]
     poll: Duration,
+    #[command(flatten)]
+    rollback: RollbackArgs,
     /// How to print the changes.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -69,6 +72,28 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             Ok(d) => d,
             Err(o) => return o,
         };
+    // What the deploy would send as rollback triggers, and alarms that would stop it.
+    let triggers = match rollback_triggers(
+        &t,
+        &args.rollback,
+        &kind,
+        args.stack.endpoint_url.is_some(),
+        out,
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(o) => return o,
+    };
+    if let Some(t) = &triggers
+        && !t.firing.is_empty()
+        && !args.rollback.despite_alarms
+    {
+        out.say(&format!(
+            "a deploy would stop: {}",
+            firing_message(&t.firing)
+        ));
+    }
     let set = change_set_name();
     let prepared = stack::create_change_set(&cf, &deployment, kind.clone(), &set, args.poll).await;
     let plan = match prepared {
@@ -96,6 +121,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             "summary": plan.counts(),
             "changes": plan.changes,
             "blocked": blocked,
+            "rollback_triggers": triggers,
         });
         println!("{doc}");
         return Outcome::Ok;
