@@ -190,7 +190,9 @@ impl Summary<'_> {
         let check: Option<Check> = v.check.parse().ok();
         match check {
             Some(Check::PerIp) => {
-                limits.push(("per-ip-rate", "per-IP rate", l.per_ip_rate));
+                // The phase sends a few times the per-IP rate: the API rate's line would flatten
+                // the plot, so only the per-IP rate is drawn.
+                limits = vec![("per-ip-rate", "per-IP rate", l.per_ip_rate)];
                 if let Some(cross) = m.stream(0).and_then(|s| s.mark) {
                     markers.push(("crossing", "crossing", cross.sent_us as f64 / 1e6));
                 }
