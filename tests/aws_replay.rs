@@ -415,24 +415,32 @@ fn a_change_set_that_replaces_the_table_is_stopped_by_the_gate() {
     );
 }
 
-#[test]
-fn no_changes_is_not_an_error_either_way() {
-    // A change set: CloudFormation fails it with this reason; wh deletes it and says so.
-    let (client, sdk) = replay(vec![
+/// CloudFormation's answers to a change set `name` with nothing to change: made, failed with
+/// this reason, deleted.
+fn change_set_without_changes(name: &str) -> Vec<Answer> {
+    vec![
         xml(
             "CreateChangeSet",
             &format!(
-                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-2/a1</Id><StackId>{STACK_ID}</StackId>"
+                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/{name}/a1</Id><StackId>{STACK_ID}</StackId>"
             ),
         ),
         xml(
             "DescribeChangeSet",
-            "<ChangeSetName>wh-2</ChangeSetName><StackName>shop-test</StackName><Status>FAILED</Status>\
-             <ExecutionStatus>UNAVAILABLE</ExecutionStatus><StatusReason>The submitted information didn't contain changes. \
-             Submit different information to create a change set.</StatusReason><Changes/>",
+            &format!(
+                "<ChangeSetName>{name}</ChangeSetName><StackName>shop-test</StackName><Status>FAILED</Status>\
+                 <ExecutionStatus>UNAVAILABLE</ExecutionStatus><StatusReason>The submitted information didn't contain changes. \
+                 Submit different information to create a change set.</StatusReason><Changes/>"
+            ),
         ),
         xml("DeleteChangeSet", ""),
-    ]);
+    ]
+}
+
+#[test]
+fn no_changes_is_not_an_error_either_way() {
+    // A change set: CloudFormation fails it with this reason; wh deletes it and says so.
+    let (client, sdk) = replay(change_set_without_changes("wh-2"));
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
     let prepared = block_on(stack::create_change_set(
         &cf,
@@ -774,21 +782,7 @@ fn rollback_triggers_are_the_existing_alarms_and_reach_the_change_set() {
     assert_eq!(t.left_out.len(), 2);
 
     // The change set carries them, with the monitoring time.
-    let (client, sdk) = replay(vec![
-        xml(
-            "CreateChangeSet",
-            &format!(
-                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-3/a1</Id><StackId>{STACK_ID}</StackId>"
-            ),
-        ),
-        xml(
-            "DescribeChangeSet",
-            "<ChangeSetName>wh-3</ChangeSetName><StackName>shop-test</StackName><Status>FAILED</Status>\
-             <ExecutionStatus>UNAVAILABLE</ExecutionStatus><StatusReason>The submitted information didn't contain changes. \
-             Submit different information to create a change set.</StatusReason><Changes/>",
-        ),
-        xml("DeleteChangeSet", ""),
-    ]);
+    let (client, sdk) = replay(change_set_without_changes("wh-3"));
     let cf = aws_sdk_cloudformation::Client::new(&sdk);
     let d = Deployment {
         rollback: Some(t.configuration()),
