@@ -820,3 +820,112 @@ fn rollback_triggers_are_the_existing_alarms_and_reach_the_change_set() {
     );
     assert!(!body.contains("member.4.Arn"), "{body}");
 }
+
+fn drift_status(detection: &str, drift: &str) -> Answer {
+    xml(
+        "DescribeStackDriftDetectionStatus",
+        &format!(
+            "<StackId>{STACK_ID}</StackId><StackDriftDetectionId>d-1</StackDriftDetectionId>\
+             <StackDriftStatus>{drift}</StackDriftStatus><DetectionStatus>{detection}</DetectionStatus>\
+             <DriftedStackResourceCount>1</DriftedStackResourceCount><Timestamp>2026-11-30T10:00:00Z</Timestamp>"
+        ),
+    )
+}
+
+#[test]
+fn drift_is_detected_read_and_shown_with_what_could_not_be_checked() {
+    // The receiver's reserved concurrency raised in the console during an incident; the web
+    // ACL is a type CloudFormation did not check.
+    let resource = |id: &str, kind: &str, status: &str, differences: &str| {
+        format!(
+            "<member><StackId>{STACK_ID}</StackId><LogicalResourceId>{id}</LogicalResourceId>\
+             <PhysicalResourceId>{id}-physical</PhysicalResourceId><ResourceType>{kind}</ResourceType>\
+             <PropertyDifferences>{differences}</PropertyDifferences>\
+             <StackResourceDriftStatus>{status}</StackResourceDriftStatus><Timestamp>2026-11-30T10:00:00Z</Timestamp></member>"
+        )
+    };
+    let (client, sdk) = replay(vec![
+        xml(
+            "DetectStackDrift",
+            "<StackDriftDetectionId>d-1</StackDriftDetectionId>",
+        ),
+        drift_status("DETECTION_IN_PROGRESS", "UNKNOWN"),
+        drift_status("DETECTION_COMPLETE", "DRIFTED"),
+        xml(
+            "DescribeStackResourceDrifts",
+            &format!(
+                "<StackResourceDrifts>{}{}</StackResourceDrifts>",
+                resource(
+                    "ReceiverFunction",
+                    "AWS::Lambda::Function",
+                    "MODIFIED",
+                    "<member><PropertyPath>/ReservedConcurrentExecutions</PropertyPath><ExpectedValue>100</ExpectedValue>\
+                     <ActualValue>400</ActualValue><DifferenceType>NOT_EQUAL</DifferenceType></member>"
+                ),
+                resource("WebAcl", "AWS::WAFv2::WebACL", "NOT_CHECKED", "")
+            ),
+        ),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let drift = block_on(wh::deploy::drift::detect(
+        &cf,
+        "shop-test",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    assert!(drift.drifted());
+    assert_eq!(drift.status, "DRIFTED");
+    assert_eq!(drift.drifted.len(), 1);
+    assert_eq!(
+        drift.not_checked,
+        [("WebAcl".to_owned(), "AWS::WAFv2::WebACL".to_owned())]
+    );
+    assert_eq!(
+        drift.render(),
+        [
+            "drifted: ReceiverFunction (AWS::Lambda::Function) MODIFIED",
+            "  /ReservedConcurrentExecutions NOT_EQUAL: template 100, deployed 400",
+            "not checked by CloudFormation: WebAcl (AWS::WAFv2::WebACL)",
+        ]
+    );
+    let bodies: Vec<String> = client
+        .actual_requests()
+        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap()).into_owned())
+        .collect();
+    assert!(
+        bodies[0].contains("Action=DetectStackDrift"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[2].contains("StackDriftDetectionId=d-1"),
+        "{}",
+        bodies[2]
+    );
+    assert!(
+        bodies[3].contains("Action=DescribeStackResourceDrifts")
+            && bodies[3].contains("StackResourceDriftStatusFilters.member.1=MODIFIED")
+            && bodies[3].contains("StackResourceDriftStatusFilters.member.3=NOT_CHECKED"),
+        "{}",
+        bodies[3]
+    );
+
+    // In sync: nothing to show, nothing stops.
+    let (_client, sdk) = replay(vec![
+        xml(
+            "DetectStackDrift",
+            "<StackDriftDetectionId>d-1</StackDriftDetectionId>",
+        ),
+        drift_status("DETECTION_COMPLETE", "IN_SYNC"),
+        xml("DescribeStackResourceDrifts", "<StackResourceDrifts/>"),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let drift = block_on(wh::deploy::drift::detect(
+        &cf,
+        "shop-test",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    assert!(!drift.drifted());
+    assert!(drift.render().is_empty());
+}

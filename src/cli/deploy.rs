@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::plan::Plan;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{DeployError, bootstrap, outputs, plan, preflight, quotas, rollback};
+use wh::deploy::{DeployError, bootstrap, drift, outputs, plan, preflight, quotas, rollback};
 use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
 use wh::ir::names::Function;
 use wh::pipeline::{self, Compilation};
@@ -35,6 +35,10 @@ pub struct Args {
     /// would be replaced or removed.
     #[arg(long)]
     allow_replace: bool,
+    /// Go on even when resources drifted from the template (the deploy then reverts the
+    /// changes made outside CloudFormation).
+    #[arg(long)]
+    overwrite_drift: bool,
     /// `change-set` (review, then execute) or `direct` (CreateStack/UpdateStack, no preview).
     #[arg(long, value_enum, default_value_t)]
     method: Method,
@@ -544,6 +548,27 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         Ok(state) => state,
         Err(e) => return report(e),
     };
+    if kind == ChangeSetType::Update {
+        match drift(&cf, &t, emulated, poll, out).await {
+            Ok(Some(d)) => {
+                doc.insert("drift".into(), json!(d));
+                if d.drifted() && !args.overwrite_drift {
+                    eprintln!(
+                        "stopped: {} has changes made outside CloudFormation, which this deploy would revert. \
+                         Put them into the spec, or pass --overwrite-drift to revert them.",
+                        t.stack_name
+                    );
+                    doc.insert("result".into(), json!("drifted"));
+                    return Outcome::Failed;
+                }
+                if d.drifted() {
+                    out.say("--overwrite-drift: this deploy reverts the changes above");
+                }
+            }
+            Ok(None) => {}
+            Err(o) => return o,
+        }
+    }
     let bucket = match artifact_bucket(&t, args.artifact_bucket.as_deref(), &account).await {
         Ok(b) => b,
         Err(o) => return o,
@@ -758,6 +783,42 @@ async fn protect(
                 "the stack policy that keeps stateful resources from replacement could not be set: {e}"
             );
             Err(())
+        }
+    }
+}
+
+/// Drift detection on an existing stack (`drift.rs`), shown: `None` when it could not run
+/// against an emulator (moto does not implement it), a failure otherwise.
+pub async fn drift(
+    cf: &aws_sdk_cloudformation::Client,
+    t: &Target,
+    emulated: bool,
+    poll: Duration,
+    out: &Printer,
+) -> Result<Option<drift::Drift>, Outcome> {
+    match drift::detect(cf, &t.stack_name, poll).await {
+        Ok(d) => {
+            if d.drifted() {
+                out.say(&format!("drift: {}", d.status));
+            } else {
+                out.say("drift: none (every checked resource matches the template)");
+            }
+            for line in d.render() {
+                out.say(&format!("  {line}"));
+            }
+            Ok(Some(d))
+        }
+        Err(e) if emulated => {
+            eprintln!("warning: drift was not checked against the emulator: {e}");
+            Ok(None)
+        }
+        Err(e) => {
+            eprintln!(
+                "{e}; drift detection needs cloudformation:DetectStackDrift, \
+                 DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts, and read access \
+                 to every resource type of the stack (README, \"Deploying for real\")"
+            );
+            Err(Outcome::Failed)
         }
     }
 }

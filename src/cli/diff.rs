@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use wh::deploy::stack::{self, Prepared};
 
 use super::deploy::{
-    Printer, RollbackArgs, artifact_bucket, assemble, change_set_name, firing_message, report,
-    rollback_triggers, show_plan, target,
+    Printer, RollbackArgs, artifact_bucket, assemble, change_set_name, drift, firing_message,
+    report, rollback_triggers, show_plan, target,
 };
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
@@ -72,6 +72,15 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             Ok(d) => d,
             Err(o) => return o,
         };
+    // What drifted (a deploy stops on it unless --overwrite-drift).
+    let drifted = if kind == ChangeSetType::Update {
+        match drift(&cf, &t, args.stack.endpoint_url.is_some(), args.poll, out).await {
+            Ok(d) => d,
+            Err(o) => return o,
+        }
+    } else {
+        None
+    };
     // What the deploy would send as rollback triggers, and alarms that would stop it.
     let triggers = match rollback_triggers(
         &t,
@@ -122,6 +131,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             "changes": plan.changes,
             "blocked": blocked,
             "rollback_triggers": triggers,
+            "drift": drifted,
         });
         println!("{doc}");
         return Outcome::Ok;

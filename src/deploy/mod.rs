@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod drift;
 pub mod outputs;
 pub mod plan;
 pub mod preflight;
