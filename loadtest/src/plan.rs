@@ -339,7 +339,8 @@ pub fn per_ip(
     }];
     let lacking = |n: usize| {
         Err(format!(
-            "needs a source address of its own: {n} runners against a deployed stack have {n} (shard the run over 3, see the README on sharding)"
+            "needs a source address of its own, and this run has {n} runner{}: shard it over 3 (README, \"Load from many machines\")",
+            if n == 1 { "" } else { "s" }
         ))
     };
     let steady = if roles > 1 {
