@@ -108,6 +108,14 @@ fn events(list: &[(&str, &str, &str, &str, &str)]) -> Answer {
     )
 }
 
+/// The bodies of the requests `client` was sent, in order.
+fn request_bodies(client: &StaticReplayClient) -> Vec<String> {
+    client
+        .actual_requests()
+        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned())
+        .collect()
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -565,10 +573,7 @@ fn the_quota_preflight_reads_applied_values_and_refuses_a_short_one() {
             "ServiceQuotasV20190624.GetAWSDefaultServiceQuota",
         ]
     );
-    let bodies: Vec<String> = client
-        .actual_requests()
-        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap_or_default()).into_owned())
-        .collect();
+    let bodies = request_bodies(&client);
     assert_eq!(
         bodies[1],
         r#"{"ServiceCode":"apigateway","QuotaCode":"L-CDF5615A"}"#
@@ -888,10 +893,7 @@ fn drift_is_detected_read_and_shown_with_what_could_not_be_checked() {
             "not checked by CloudFormation: WebAcl (AWS::WAFv2::WebACL)",
         ]
     );
-    let bodies: Vec<String> = client
-        .actual_requests()
-        .map(|r| String::from_utf8_lossy(r.body().bytes().unwrap()).into_owned())
-        .collect();
+    let bodies = request_bodies(&client);
     assert!(
         bodies[0].contains("Action=DetectStackDrift"),
         "{}",
