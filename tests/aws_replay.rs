@@ -132,6 +132,7 @@ fn deployment() -> Deployment {
         tags: vec![],
         role_arn: None,
         rollback: None,
+        revert_drift: false,
     }
 }
 
@@ -824,6 +825,85 @@ fn rollback_triggers_are_the_existing_alarms_and_reach_the_change_set() {
         "{body}"
     );
     assert!(!body.contains("member.4.Arn"), "{body}");
+}
+
+#[test]
+fn a_drift_aware_change_set_is_asked_for_and_marks_what_it_reverts() {
+    // A drift-aware change set's answer: the function whose reserved concurrency was raised in
+    // the console comes back to the template (ResourceDriftStatus MODIFIED), though its template
+    // did not change; the queue changes as in any change set.
+    let change = |id: &str, ty: &str, drift: &str| {
+        format!(
+            "<member><Type>Resource</Type><ResourceChange><Action>Modify</Action>\
+             <LogicalResourceId>{id}</LogicalResourceId><PhysicalResourceId>x</PhysicalResourceId>\
+             <ResourceType>{ty}</ResourceType><Replacement>False</Replacement>\
+             <ResourceDriftStatus>{drift}</ResourceDriftStatus>\
+             <Scope><member>Properties</member></Scope></ResourceChange></member>"
+        )
+    };
+    let changes = [
+        change("ReceiverFunction", "AWS::Lambda::Function", "MODIFIED"),
+        change("ProcessingQueue", "AWS::SQS::Queue", "IN_SYNC"),
+    ]
+    .concat();
+    let (client, sdk) = replay(vec![
+        xml(
+            "CreateChangeSet",
+            &format!(
+                "<Id>arn:aws:cloudformation:eu-west-1:123456789012:changeSet/wh-4/9f</Id><StackId>{STACK_ID}</StackId>"
+            ),
+        ),
+        xml(
+            "DescribeChangeSet",
+            &format!(
+                "<ChangeSetName>wh-4</ChangeSetName><StackName>shop-test</StackName><Status>CREATE_COMPLETE</Status>\
+                 <ExecutionStatus>AVAILABLE</ExecutionStatus><DeploymentMode>REVERT_DRIFT</DeploymentMode>\
+                 <Changes>{changes}</Changes>"
+            ),
+        ),
+    ]);
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    let d = Deployment {
+        revert_drift: true,
+        ..deployment()
+    };
+    let prepared = block_on(stack::create_change_set(
+        &cf,
+        &d,
+        ChangeSetType::Update,
+        "wh-4",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    let body = request_bodies(&client).remove(0);
+    assert!(body.contains("Action=CreateChangeSet"), "{body}");
+    assert!(body.contains("DeploymentMode=REVERT_DRIFT"), "{body}");
+    let Prepared::ChangeSet { plan, .. } = prepared else {
+        panic!("{prepared:?}")
+    };
+    assert_eq!(plan.changes[0].drift.as_deref(), Some("MODIFIED"));
+    assert_eq!(plan.changes[1].drift, None);
+    assert!(
+        plan.render().contains(
+            "~ ReceiverFunction AWS::Lambda::Function (drift MODIFIED: reverted to the template)"
+        ),
+        "{}",
+        plan.render()
+    );
+
+    // Without drift, a plain change set: no deployment mode.
+    let (client, sdk) = replay(change_set_without_changes("wh-5"));
+    let cf = aws_sdk_cloudformation::Client::new(&sdk);
+    block_on(stack::create_change_set(
+        &cf,
+        &deployment(),
+        ChangeSetType::Update,
+        "wh-5",
+        Duration::from_millis(1),
+    ))
+    .unwrap();
+    let body = request_bodies(&client).remove(0);
+    assert!(!body.contains("DeploymentMode"), "{body}");
 }
 
 fn drift_status(detection: &str, drift: &str) -> Answer {

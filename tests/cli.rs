@@ -322,6 +322,42 @@ fn the_deploy_workflow_example_uses_only_real_commands_and_options() {
     for expected in ["compile", "build", "diff", "deploy", "destroy"] {
         assert!(subcommands.iter().any(|s| s == expected), "{subcommands:?}");
     }
+    // Prod's broadening approval goes through a protected environment of its own, prod deploys
+    // carry rollback triggers' monitoring time, and the plan reaches the pull request.
+    let text =
+        std::fs::read_to_string(common::repo().join("examples/github-actions/deploy.yml")).unwrap();
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let runs = |job: &serde_json::Value| -> String {
+        job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut prod_deploys = 0;
+    for (name, job) in doc["jobs"].as_object().unwrap() {
+        let run = runs(job);
+        for line in run
+            .lines()
+            .filter(|l| l.trim_start().starts_with("wh deploy specs/prod.yaml"))
+        {
+            prod_deploys += 1;
+            assert!(line.contains("--monitoring-time"), "{name}: {line}");
+            let approves = line.contains("--approve-broadening");
+            assert_eq!(
+                job["environment"].as_str(),
+                Some(if approves { "prod-broadening" } else { "prod" }),
+                "{name}: {line}"
+            );
+        }
+    }
+    assert_eq!(prod_deploys, 2, "one plain prod deploy, one approved");
+    let plan = runs(&doc["jobs"]["plan"]);
+    assert!(plan.contains("wh diff specs/prod.yaml"), "{plan}");
+    assert!(plan.contains("--markdown plan.md"), "{plan}");
+    assert!(plan.contains("gh pr comment"), "{plan}");
 }
 
 #[test]

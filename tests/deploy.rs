@@ -274,6 +274,98 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     assert_eq!(report["status"], "UPDATE_COMPLETE", "{report}");
     assert_eq!(visibility(), visibility_before + 5);
 
+    // A change that widens access: the per-IP rule allows twice the rate. `wh diff` lists it
+    // apart, `wh deploy` stops on it (leaving no change set and the stack as it was), and
+    // `--approve-broadening` deploys it.
+    let per_ip_limit = || {
+        let t: serde_json::Value = block_on(async {
+            let t = aws_sdk_cloudformation::Client::new(&sdk)
+                .get_template()
+                .stack_name("shop-test")
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_str(t.template_body().unwrap()).unwrap()
+        });
+        t["Resources"]["WebAcl"]["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
+            ["Limit"]
+            .as_u64()
+            .unwrap()
+    };
+    // 5/s over 1 min (tests/common's spec).
+    assert_eq!(per_ip_limit(), 300);
+    let wider = common::edit(&[
+        ("    batching_window: 0s", "    batching_window: 5s"),
+        ("  per_ip_rate: 5/s", "  per_ip_rate: 10/s"),
+    ]);
+    std::fs::write(dir.path().join("spec.yaml"), &wider).unwrap();
+    let markdown = dir.path().join("plan.md");
+    let o = wh(
+        dir.path(),
+        &moto,
+        &[
+            "diff",
+            "--output-format",
+            "json",
+            "--markdown",
+            markdown.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        md.contains(
+            "| `WebAcl` | per-ip-limit | rule per-ip-rate allows 600 per 60 s (was 300 per 60 s) |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("- `--approve-broadening`: 1 change widening access"),
+        "{md}"
+    );
+    let diff: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        diff["broadening"],
+        serde_json::json!([{
+            "kind": "per-ip-limit",
+            "logical_id": "WebAcl",
+            "detail": "rule per-ip-rate allows 600 per 60 s (was 300 per 60 s)"
+        }]),
+        "{diff}"
+    );
+    let sets = change_sets();
+    let o = wh(dir.path(), &moto, &["deploy"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("! WebAcl per-IP limit: rule per-ip-rate allows 600 per 60 s"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("re-run with --approve-broadening"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(change_sets(), sets, "the refused change set is deleted");
+    assert_eq!(per_ip_limit(), 300);
+    let o = wh(
+        dir.path(),
+        &moto,
+        &["deploy", "--approve-broadening", "--output-format", "json"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["result"], "deployed", "{report}");
+    assert_eq!(report["broadening"][0]["kind"], "per-ip-limit", "{report}");
+    assert_eq!(per_ip_limit(), 600);
+    // Back down narrows: no gate.
+    std::fs::write(dir.path().join("spec.yaml"), &changed).unwrap();
+    let o = wh(dir.path(), &moto, &["deploy", "--output-format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["broadening"], serde_json::json!([]), "{report}");
+    assert_eq!(per_ip_limit(), 300);
+
     // Destroy: refused without a terminal or --yes, then done.
     let o = wh(dir.path(), &moto, &["destroy"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

@@ -33,6 +33,7 @@ async fn deploy_step(
         tags: vec![("wh:bootstrap".into(), env!("CARGO_PKG_VERSION").into())],
         role_arn: None,
         rollback: None,
+        revert_drift: false,
     };
     let set = change_set_name();
     match stack::create_change_set(cf, &deployment, kind, &set, poll)

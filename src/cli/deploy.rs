@@ -9,9 +9,12 @@ use std::time::Duration;
 use aws_sdk_cloudformation::types::ChangeSetType;
 use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
+use wh::deploy::broadening::Broadening;
 use wh::deploy::plan::Plan;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{DeployError, bootstrap, drift, outputs, plan, preflight, quotas, rollback};
+use wh::deploy::{
+    DeployError, bootstrap, broadening, drift, outputs, plan, preflight, quotas, rollback,
+};
 use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
 use wh::ir::names::Function;
 use wh::pipeline::{self, Compilation};
@@ -39,6 +42,11 @@ pub struct Args {
     /// changes made outside CloudFormation).
     #[arg(long)]
     overwrite_drift: bool,
+    /// Go on even when the update widens access (an IAM grant, a resource or key policy, the
+    /// WAF rules, the per-IP limit, an exempt range, the stage throttle): the changes are
+    /// listed first. At a terminal, a yes does the same.
+    #[arg(long)]
+    approve_broadening: bool,
     /// `change-set` (review, then execute) or `direct` (CreateStack/UpdateStack, no preview).
     #[arg(long, value_enum, default_value_t)]
     method: Method,
@@ -344,6 +352,7 @@ pub async fn assemble(
         ],
         role_arn: role_arn.map(str::to_owned),
         rollback: None,
+        revert_drift: false,
     };
     let template_json = match &template {
         TemplateSource::Body(_) => json!("inline"),
@@ -548,6 +557,7 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         Ok(state) => state,
         Err(e) => return report(e),
     };
+    let mut revert_drift = false;
     if kind == ChangeSetType::Update {
         match drift(&cf, &t, emulated, poll, out).await {
             Ok(Some(d)) => {
@@ -562,13 +572,26 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                     return Outcome::Failed;
                 }
                 if d.drifted() {
-                    out.say("--overwrite-drift: this deploy reverts the changes above");
+                    out.say(
+                        "--overwrite-drift: this deploy reverts the changes above \
+                         (a drift-aware change set: the plan marks each resource it reverts)",
+                    );
+                    revert_drift = true;
                 }
             }
             Ok(None) => {}
             Err(o) => return o,
         }
     }
+    let widened = match widening(&cf, &t, &kind, out).await {
+        Ok(w) => w,
+        Err(e) if args.approve_broadening => {
+            eprintln!("warning: {e}; going on (--approve-broadening)");
+            Vec::new()
+        }
+        Err(e) => return report(e),
+    };
+    doc.insert("broadening".into(), json!(widened));
     let bucket = match artifact_bucket(&t, args.artifact_bucket.as_deref(), &account).await {
         Ok(b) => b,
         Err(o) => return o,
@@ -579,6 +602,7 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
             Err(o) => return o,
         };
     doc.insert("artifacts".into(), shipped);
+    deployment.revert_drift = revert_drift;
     match rollback_triggers(&t, &args.rollback, &kind, emulated, out).await {
         Ok(Some(triggers)) => {
             doc.insert("rollback_triggers".into(), json!(triggers));
@@ -645,6 +669,11 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                 doc.insert("result".into(), json!("planned"));
                 return Outcome::Ok;
             }
+            if !approved(&widened, args.approve_broadening, out) {
+                let _ = stack::delete_change_set(&cf, &t.stack_name, &set).await;
+                doc.insert("result".into(), json!("broadening"));
+                return Outcome::Failed;
+            }
             let started = begin(
                 &cf,
                 &t.stack_name,
@@ -673,6 +702,10 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
                      pass --allow-replace to update {} directly, or use the default change-set method",
                     t.stack_name
                 );
+                return Outcome::Failed;
+            }
+            if !approved(&widened, args.approve_broadening, out) {
+                doc.insert("result".into(), json!("broadening"));
                 return Outcome::Failed;
             }
             let started = begin(
@@ -821,6 +854,57 @@ pub async fn drift(
             Err(Outcome::Failed)
         }
     }
+}
+
+/// What this update widens (`broadening.rs`: the deployed template against the compiled one),
+/// listed apart from the plan; nothing on a first deploy, which has nothing to widen.
+pub async fn widening(
+    cf: &aws_sdk_cloudformation::Client,
+    t: &Target,
+    kind: &ChangeSetType,
+    out: &Printer,
+) -> Result<Vec<Broadening>, DeployError> {
+    if *kind != ChangeSetType::Update {
+        return Ok(Vec::new());
+    }
+    let deployed = stack::deployed_template(cf, &t.stack_name).await?;
+    let found = broadening::compare(&deployed, &t.template);
+    if found.is_empty() {
+        out.say("broadening: none (this update widens no access)");
+    } else {
+        out.say(&format!(
+            "broadening: {} change{} widen{} access:",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" },
+            if found.len() == 1 { "s" } else { "" }
+        ));
+        for b in &found {
+            out.say(&format!("  ! {}", b.render()));
+        }
+    }
+    Ok(found)
+}
+
+/// The broadening gate: nothing widened, `--approve-broadening`, or a yes at a terminal.
+fn approved(widened: &[Broadening], flag: bool, out: &Printer) -> bool {
+    if widened.is_empty() {
+        return true;
+    }
+    if flag {
+        out.say("--approve-broadening: deploying the broadening changes above");
+        return true;
+    }
+    if !out.json
+        && std::io::stdin().is_terminal()
+        && super::confirm("Deploy the broadening changes above?")
+    {
+        return true;
+    }
+    eprintln!(
+        "stopped: this update widens access (the broadening changes above). Nothing was changed. \
+         Review them and re-run with --approve-broadening (in CI, from a job that needs an approval)."
+    );
+    false
 }
 
 /// Why a deploy stops when rollback-trigger alarms are firing, and the way on.

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::ChangeSetType;
-use serde_json::{Value, json};
+use serde_json::json;
+use wh::deploy::review::Review;
 use wh::deploy::stack::{self, Prepared};
 
 use super::deploy::{
     Printer, RollbackArgs, artifact_bucket, assemble, change_set_name, drift, firing_message,
-    report, rollback_triggers, show_plan, target,
+    report, rollback_triggers, show_plan, target, widening,
 };
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
@@ -35,6 +36,9 @@ pub struct Args {
     poll: Duration,
     #[command(flatten)]
     rollback: RollbackArgs,
+    /// Also write the review as Markdown to FILE (a pull-request comment, a job summary).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
     /// How to print the changes.
     #[arg(long, value_enum, default_value_t)]
     output_format: OutputFormat,
@@ -67,7 +71,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         Ok(b) => b,
         Err(o) => return o,
     };
-    let (deployment, _) =
+    let (mut deployment, _) =
         match assemble(&t, &args.dist, &bucket, args.cfn_role.as_deref(), out).await {
             Ok(d) => d,
             Err(o) => return o,
@@ -80,6 +84,11 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         }
     } else {
         None
+    };
+    // What the update widens (a deploy stops on it unless --approve-broadening).
+    let widened = match widening(&cf, &t, &kind, out).await {
+        Ok(w) => w,
+        Err(e) => return report(e),
     };
     // What the deploy would send as rollback triggers, and alarms that would stop it.
     let triggers = match rollback_triggers(
@@ -103,6 +112,8 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             firing_message(&t.firing)
         ));
     }
+    // With drift, a drift-aware change set shows what a deploy with --overwrite-drift reverts.
+    deployment.revert_drift = drifted.as_ref().is_some_and(|d| d.drifted());
     let set = change_set_name();
     let prepared = stack::create_change_set(&cf, &deployment, kind.clone(), &set, args.poll).await;
     let plan = match prepared {
@@ -122,18 +133,23 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
             plan
         }
     };
-    let blocked = plan.blocked(&t.template);
+    let mut review = Review::new(
+        &t.stack_name,
+        kind == ChangeSetType::Create,
+        &plan,
+        &t.template,
+    );
+    review.broadening = widened;
+    review.rollback_triggers = triggers;
+    review.drift = drifted;
+    if let Some(path) = &args.markdown
+        && let Err(e) = std::fs::write(path, review.markdown())
+    {
+        eprintln!("{}: cannot write: {e}", path.display());
+        return Outcome::Error;
+    }
     if args.output_format == OutputFormat::Json {
-        let doc: Value = json!({
-            "stack": t.stack_name,
-            "create": kind == ChangeSetType::Create,
-            "summary": plan.counts(),
-            "changes": plan.changes,
-            "blocked": blocked,
-            "rollback_triggers": triggers,
-            "drift": drifted,
-        });
-        println!("{doc}");
+        println!("{}", json!(review));
         return Outcome::Ok;
     }
     if plan.is_empty() {
@@ -143,15 +159,22 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
     out.say(&format!(
         "{} ({})",
         t.stack_name,
-        if kind == ChangeSetType::Create {
-            "new stack"
-        } else {
-            "update"
-        }
+        if review.create { "new stack" } else { "update" }
     ));
     show_plan(&plan, out);
-    for b in &blocked {
+    for b in &review.blocked {
         out.say(&format!("needs --allow-replace: {}", b.reason));
+    }
+    if !review.broadening.is_empty() {
+        out.say(&format!(
+            "needs --approve-broadening: {} broadening change{} (above)",
+            review.broadening.len(),
+            if review.broadening.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
     }
     Outcome::Ok
 }

@@ -5,11 +5,13 @@
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod broadening;
 pub mod drift;
 pub mod outputs;
 pub mod plan;
 pub mod preflight;
 pub mod quotas;
+pub mod review;
 pub mod rollback;
 pub mod stack;
 

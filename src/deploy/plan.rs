@@ -46,6 +46,10 @@ pub struct Change {
     /// The properties that cause the change, as CloudFormation names them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<String>,
+    /// In a drift-aware change set, the resource's drift (`MODIFIED`, `DELETED`) that the
+    /// deploy reverts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
 }
 
 /// Resource types that hold data: replacing or removing one loses it.
@@ -159,13 +163,17 @@ impl Plan {
         out.push('\n');
         for c in &self.changes {
             let maybe = if c.maybe { " (may be replaced)" } else { "" };
+            let drift = match &c.drift {
+                Some(d) => format!(" (drift {d}: reverted to the template)"),
+                None => String::new(),
+            };
             let causes = if c.causes.is_empty() {
                 String::new()
             } else {
                 format!(" [{}]", c.causes.join(", "))
             };
             out.push_str(&format!(
-                "  {:>3} {} {}{maybe}{causes}\n",
+                "  {:>3} {} {}{maybe}{drift}{causes}\n",
                 c.action.sign(),
                 c.logical_id,
                 c.resource_type
@@ -224,6 +232,7 @@ mod tests {
             resource_type: ty.into(),
             maybe: false,
             causes: vec![],
+            drift: None,
         }
     }
 

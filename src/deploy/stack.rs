@@ -95,6 +95,11 @@ pub struct Deployment {
     pub role_arn: Option<String>,
     /// Rollback triggers and monitoring time (`None`: leave the stack's as they are).
     pub rollback: Option<aws_sdk_cloudformation::types::RollbackConfiguration>,
+    /// Make a drift-aware change set (`DeploymentMode: REVERT_DRIFT`): CloudFormation compares
+    /// the resources' live state too, lists the drifted ones it brings back to the template, and
+    /// reverts them on execution; a plain change set leaves drift on resources whose template
+    /// did not change (<https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html>).
+    pub revert_drift: bool,
 }
 
 impl Deployment {
@@ -159,6 +164,26 @@ pub async fn deploy_state(
     Ok((existing, kind))
 }
 
+/// The template the stack was last deployed with, as it was sent (`TemplateStage::Original`),
+/// for the broadening gate. `wh` sends JSON; a stack deployed from YAML by other tools is
+/// refused with the reason rather than compared wrongly.
+pub async fn deployed_template(cf: &Client, stack: &str) -> Result<serde_json::Value, DeployError> {
+    let out = cf
+        .get_template()
+        .stack_name(stack)
+        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .send()
+        .await
+        .map_err(|e| aws_error("CloudFormation GetTemplate", e))?;
+    let body = out.template_body().unwrap_or("");
+    serde_json::from_str(body).map_err(|e| {
+        DeployError::Preflight(format!(
+            "the deployed template of {stack} is not JSON ({e}), so what this deploy widens cannot be computed; \
+             review the change set and pass --approve-broadening"
+        ))
+    })
+}
+
 /// A change set, ready to execute, or nothing to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prepared {
@@ -202,6 +227,10 @@ pub async fn create_change_set(
         .set_template_body(d.template_body())
         .set_template_url(d.template_url())
         .set_rollback_configuration(d.rollback.clone())
+        .set_deployment_mode(
+            d.revert_drift
+                .then_some(aws_sdk_cloudformation::types::DeploymentMode::RevertDrift),
+        )
         .description("wh deploy");
     request
         .send()
@@ -290,6 +319,17 @@ fn to_change(rc: &aws_sdk_cloudformation::types::ResourceChange) -> Change {
         resource_type: rc.resource_type().unwrap_or("?").to_owned(),
         maybe: action == Action::Replace && replacement == Some(&Replacement::Conditional),
         causes,
+        // A drift-aware change set marks the drifted resources it brings back.
+        drift: rc
+            .resource_drift_status()
+            .filter(|s| {
+                matches!(
+                    s,
+                    aws_sdk_cloudformation::types::StackResourceDriftStatus::Modified
+                        | aws_sdk_cloudformation::types::StackResourceDriftStatus::Deleted
+                )
+            })
+            .map(|s| s.as_str().to_owned()),
     }
 }
 
