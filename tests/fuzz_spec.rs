@@ -3,13 +3,18 @@
 //! Properties: compiling never panics; a rejection always says where (line and column from
 //! 1); an accepted spec emits a template that is JSON.
 //!
+//! The properties are shared with the libFuzzer target (`fuzz/`): `common/fuzz_spec.rs`.
+//!
 //! `WH_FUZZ_CASES` sets the cases (default 200, seconds in CI); `scripts/fuzz` runs more.
 
 use std::path::Path;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use wh::pipeline::{CompileError, compile_source};
+use wh::pipeline::compile_source;
+
+#[path = "common/fuzz_spec.rs"]
+mod harness;
 
 fn cases(default: u32) -> u32 {
     std::env::var("WH_FUZZ_CASES")
@@ -106,35 +111,10 @@ fn every_spec_compiles_or_is_refused_with_a_place() {
         ..Config::default()
     });
     let strategy = (0..specs.len(), proptest::collection::vec(edit(), 1..4));
-    let path = Path::new("specs/fuzzed.yaml");
     runner
         .run(&strategy, |(which, edits)| {
             let text = apply(&specs[which], &edits);
-            match compile_source(path, &text) {
-                Ok(c) => {
-                    let template: Result<serde_json::Value, _> = serde_json::from_str(c.template());
-                    prop_assert!(template.is_ok(), "the template is JSON");
-                }
-                Err(CompileError::Load(wh::spec::LoadError::Invalid { at, message, .. })) => {
-                    prop_assert!(at.line >= 1 && at.column >= 1, "{at:?}: {message}");
-                    prop_assert!(!message.is_empty());
-                }
-                Err(CompileError::Checks(findings)) => {
-                    prop_assert!(!findings.is_empty());
-                    for f in &findings {
-                        prop_assert!(
-                            f.at.line >= 1 && f.at.column >= 1,
-                            "{}: {} has no place",
-                            f.path,
-                            f.problem
-                        );
-                    }
-                }
-                Err(other) => {
-                    return Err(TestCaseError::fail(format!("unexpected error {other}")));
-                }
-            }
-            Ok(())
+            harness::check_spec(&text).map_err(TestCaseError::fail)
         })
         .unwrap();
 }
