@@ -3,6 +3,11 @@
 mod cli;
 mod dev;
 
+/// mimalloc: `wh dev` allocates per webhook (records, images, audit records) and glibc's
+/// allocator was its largest cost (README, "Benchmarks").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::run()
 }

@@ -27,7 +27,10 @@ fn cases(default: u32) -> u32 {
 
 /// A seed event from `tests/fixtures/events/` (the libFuzzer target starts from the same files).
 fn seed(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/events/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -118,12 +121,16 @@ fn run(seed: Value, check: impl Fn(Value) -> Result<(), TestCaseError>) {
 
 #[test]
 fn api_gateway_events_decode_or_are_refused() {
-    run(api_event(), |v| harness::check_api(&v).map_err(TestCaseError::fail));
+    run(api_event(), |v| {
+        harness::check_api(&v).map_err(TestCaseError::fail)
+    });
 }
 
 #[test]
 fn sqs_events_decode_or_are_refused() {
-    run(sqs_event(), |v| harness::check_sqs(&v).map_err(TestCaseError::fail));
+    run(sqs_event(), |v| {
+        harness::check_sqs(&v).map_err(TestCaseError::fail)
+    });
 }
 
 #[test]

@@ -18,7 +18,10 @@ pub fn check_api(v: &Value) -> Result<(), String> {
     if let Ok(event) = ApiGatewayProxyRequest::deserialize(v) {
         let request = api_request(&event, Some("Root=1".into()));
         if request.provider.len() >= 1 << 20 {
-            return Err(format!("a provider name of {} bytes", request.provider.len()));
+            return Err(format!(
+                "a provider name of {} bytes",
+                request.provider.len()
+            ));
         }
     }
     Ok(())
