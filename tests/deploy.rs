@@ -16,6 +16,19 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_stack::{BUCKET, block_on, queue_attribute, sdk, stdout, text, wh, wh_command, workdir};
 
 /// The stack's policy, as CloudFormation holds it.
+/// The template `stack` was last deployed with, as CloudFormation (moto) keeps it.
+fn deployed_template(sdk: &aws_config::SdkConfig, stack: &str) -> serde_json::Value {
+    block_on(async {
+        let t = aws_sdk_cloudformation::Client::new(sdk)
+            .get_template()
+            .stack_name(stack)
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_str(t.template_body().unwrap()).unwrap()
+    })
+}
+
 fn stack_policy(sdk: &aws_config::SdkConfig, stack: &str) -> serde_json::Value {
     let out = block_on(
         aws_sdk_cloudformation::Client::new(sdk)
@@ -94,15 +107,7 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     let o = wh(dir.path(), &moto, &["deploy"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = stdout(&o);
-    let template: serde_json::Value = block_on(async {
-        let t = aws_sdk_cloudformation::Client::new(&sdk)
-            .get_template()
-            .stack_name("shop-test")
-            .send()
-            .await
-            .unwrap();
-        serde_json::from_str(t.template_body().unwrap()).unwrap()
-    });
+    let template = deployed_template(&sdk, "shop-test");
     let resources = template["Resources"].as_object().unwrap().len();
     assert!(
         out.contains(&format!(
@@ -278,16 +283,7 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     // apart, `wh deploy` stops on it (leaving no change set and the stack as it was), and
     // `--approve-broadening` deploys it.
     let per_ip_limit = || {
-        let t: serde_json::Value = block_on(async {
-            let t = aws_sdk_cloudformation::Client::new(&sdk)
-                .get_template()
-                .stack_name("shop-test")
-                .send()
-                .await
-                .unwrap();
-            serde_json::from_str(t.template_body().unwrap()).unwrap()
-        });
-        t["Resources"]["WebAcl"]["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
+        deployed_template(&sdk, "shop-test")["Resources"]["WebAcl"]["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
             ["Limit"]
             .as_u64()
             .unwrap()
