@@ -906,6 +906,17 @@ fn a_drift_aware_change_set_is_asked_for_and_marks_what_it_reverts() {
     assert!(!body.contains("DeploymentMode"), "{body}");
 }
 
+/// Drift detection of `shop-test` against the answers `sdk` replays.
+fn detect_drift(sdk: &SdkConfig) -> wh::deploy::drift::Drift {
+    let cf = aws_sdk_cloudformation::Client::new(sdk);
+    block_on(wh::deploy::drift::detect(
+        &cf,
+        "shop-test",
+        Duration::from_millis(1),
+    ))
+    .unwrap()
+}
+
 fn drift_status(detection: &str, drift: &str) -> Answer {
     xml(
         "DescribeStackDriftDetectionStatus",
@@ -951,13 +962,7 @@ fn drift_is_detected_read_and_shown_with_what_could_not_be_checked() {
             ),
         ),
     ]);
-    let cf = aws_sdk_cloudformation::Client::new(&sdk);
-    let drift = block_on(wh::deploy::drift::detect(
-        &cf,
-        "shop-test",
-        Duration::from_millis(1),
-    ))
-    .unwrap();
+    let drift = detect_drift(&sdk);
     assert!(drift.drifted());
     assert_eq!(drift.status, "DRIFTED");
     assert_eq!(drift.drifted.len(), 1);
@@ -1001,13 +1006,7 @@ fn drift_is_detected_read_and_shown_with_what_could_not_be_checked() {
         drift_status("DETECTION_COMPLETE", "IN_SYNC"),
         xml("DescribeStackResourceDrifts", "<StackResourceDrifts/>"),
     ]);
-    let cf = aws_sdk_cloudformation::Client::new(&sdk);
-    let drift = block_on(wh::deploy::drift::detect(
-        &cf,
-        "shop-test",
-        Duration::from_millis(1),
-    ))
-    .unwrap();
+    let drift = detect_drift(&sdk);
     assert!(!drift.drifted());
     assert!(drift.render().is_empty());
 }

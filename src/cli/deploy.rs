@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::broadening::Broadening;
 use wh::deploy::plan::Plan;
+use wh::deploy::review::plural;
 use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
 use wh::deploy::{
     DeployError, bootstrap, broadening, drift, outputs, plan, preflight, quotas, rollback,
@@ -872,11 +873,11 @@ pub async fn widening(
     if found.is_empty() {
         out.say("broadening: none (this update widens no access)");
     } else {
+        let n = found.len();
         out.say(&format!(
-            "broadening: {} change{} widen{} access:",
-            found.len(),
-            if found.len() == 1 { "" } else { "s" },
-            if found.len() == 1 { "s" } else { "" }
+            "broadening: {n} change{} widen{} access:",
+            plural(n),
+            if n == 1 { "s" } else { "" }
         ));
         for b in &found {
             out.say(&format!("  ! {}", b.render()));

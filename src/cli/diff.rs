@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::ChangeSetType;
 use serde_json::json;
-use wh::deploy::review::Review;
+use wh::deploy::review::{Review, plural};
 use wh::deploy::stack::{self, Prepared};
 
 use super::deploy::{
@@ -169,11 +169,7 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         out.say(&format!(
             "needs --approve-broadening: {} broadening change{} (above)",
             review.broadening.len(),
-            if review.broadening.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            plural(review.broadening.len())
         ));
     }
     Outcome::Ok

@@ -99,11 +99,12 @@ fn kind_name(k: Kind) -> &'static str {
 /// What the compiled template widens compared with the deployed one, sorted.
 pub fn compare(deployed: &Value, compiled: &Value) -> Vec<Broadening> {
     let empty = Map::new();
-    let resources = |t: &'_ Value| t.get("Resources").and_then(Value::as_object).cloned();
-    let old = resources(deployed).unwrap_or_default();
-    let new = resources(compiled).unwrap_or_default();
+    let (old, new) = (
+        object(deployed, "Resources").unwrap_or(&empty),
+        object(compiled, "Resources").unwrap_or(&empty),
+    );
     let mut found = Vec::new();
-    for (id, r) in &new {
+    for (id, r) in new {
         let ty = r.get("Type").and_then(Value::as_str).unwrap_or("");
         let props = r
             .get("Properties")
@@ -181,7 +182,7 @@ pub fn compare(deployed: &Value, compiled: &Value) -> Vec<Broadening> {
                 }
             }
             "AWS::WAFv2::IPSet" => {
-                let polarity = ip_set_polarity(&new, id);
+                let polarity = ip_set_polarity(new, id);
                 let was = old_props.map(|p| values(p.get("Addresses")));
                 let now = values(props.get("Addresses"));
                 let was = was.unwrap_or_default();
@@ -231,7 +232,7 @@ pub fn compare(deployed: &Value, compiled: &Value) -> Vec<Broadening> {
         }
     }
     // Protection that goes away with its resource.
-    for (id, r) in &old {
+    for (id, r) in old {
         let ty = r.get("Type").and_then(Value::as_str).unwrap_or("");
         let gone = new.get(id).is_none_or(|n| n.get("Type") != r.get("Type"));
         if gone && matches!(ty, "AWS::WAFv2::WebACL" | "AWS::WAFv2::WebACLAssociation") {
@@ -252,6 +253,11 @@ pub fn compare(deployed: &Value, compiled: &Value) -> Vec<Broadening> {
     found.sort();
     found.dedup();
     found
+}
+
+/// The object at `key` of `v`.
+fn object<'v>(v: &'v Value, key: &str) -> Option<&'v Map<String, Value>> {
+    v.get(key).and_then(Value::as_object)
 }
 
 /// Properties naming what a policy applies to: more of them is broadening.
@@ -598,12 +604,11 @@ fn weaker_acl(was: &Map<String, Value>, now: &Map<String, Value>) -> Vec<(Kind, 
             "default action no longer blocks requests no rule matched".into(),
         ));
     }
-    let rules = |m: &Map<String, Value>| -> Vec<Value> {
+    fn rules(m: &Map<String, Value>) -> &[Value] {
         m.get("Rules")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+            .map_or(&[], Vec::as_slice)
+    }
     let name = |r: &Value| {
         r.get("Name")
             .and_then(Value::as_str)
@@ -612,7 +617,7 @@ fn weaker_acl(was: &Map<String, Value>, now: &Map<String, Value>) -> Vec<(Kind, 
     };
     let now_rules = rules(now);
     for old in rules(was) {
-        let n = name(&old);
+        let n = name(old);
         let Some(new) = now_rules.iter().find(|r| name(r) == n) else {
             out.push((Kind::WafRule, format!("rule {n} removed")));
             continue;

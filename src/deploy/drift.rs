@@ -114,19 +114,18 @@ pub async fn detect(cf: &Client, stack: &str, poll: Duration) -> Result<Drift, D
             .await
             .map_err(|e| aws_error("CloudFormation DescribeStackDriftDetectionStatus", e))?;
         match s.detection_status() {
-            Some(StackDriftDetectionStatus::DetectionComplete) => {
-                break s
-                    .stack_drift_status()
-                    .map(|d| d.as_str().to_owned())
-                    .unwrap_or_default();
-            }
-            Some(StackDriftDetectionStatus::DetectionFailed) => {
+            Some(
+                done @ (StackDriftDetectionStatus::DetectionComplete
+                | StackDriftDetectionStatus::DetectionFailed),
+            ) => {
                 // Failed detection still reports the resources it could check; the reason
                 // says which it could not (often a read permission).
-                eprintln!(
-                    "drift detection did not finish: {}",
-                    s.detection_status_reason().unwrap_or("no reason given")
-                );
+                if *done == StackDriftDetectionStatus::DetectionFailed {
+                    eprintln!(
+                        "drift detection did not finish: {}",
+                        s.detection_status_reason().unwrap_or("no reason given")
+                    );
+                }
                 break s
                     .stack_drift_status()
                     .map(|d| d.as_str().to_owned())

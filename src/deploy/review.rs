@@ -165,7 +165,8 @@ impl Review {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+/// `s` unless `n` is one: `{n} change{plural(n)}`.
+pub fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
