@@ -204,10 +204,14 @@ fn main() {
         format!(r#"{{"stripe":{{"current":"{SECRET}"}}}}"#),
     )
     .unwrap();
+    // Started while this process is on core 0, so `wh dev` sees one core from its start (and
+    // sizes its runtime to it), then pinned again with every thread it made.
+    pin(&std::process::id().to_string(), 0, true);
     let dev =
         dev_process::DevProcess::start_in(dir, SPEC, &["--secrets-file", "s.json", "--no-limits"]);
     let pid = dev.child.id();
     pin(&pid.to_string(), 0, true);
+    pin(&std::process::id().to_string(), 1, true);
     let addr: std::net::SocketAddr = dev.url.strip_prefix("http://").unwrap().parse().unwrap();
     // Enough distinct webhooks for the generator's ceiling over the whole run.
     let needed = ((ceiling * secs * 1.05) as usize).min(3_000_000);

@@ -96,9 +96,10 @@ impl<'de> Visitor<'de> for PlainVisitor {
     }
 }
 
-/// Decodes a stream image or key set into a plain JSON object.
-pub fn plain(item: &Item) -> Result<Value, serde_dynamo::Error> {
-    serde_dynamo::from_item::<_, Plain>(item.clone()).map(|p| p.0)
+/// Decodes a stream image or key set into a plain JSON object (taking it: the values move,
+/// nothing is copied).
+pub fn plain(item: Item) -> Result<Value, serde_dynamo::Error> {
+    serde_dynamo::from_item::<_, Plain>(item).map(|p| p.0)
 }
 
 /// One change from the webhook table's stream.
@@ -167,60 +168,74 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// The audit record of one change, kept for `retention_secs`.
-pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditRecord, AuditError> {
-    let keys = plain(&change.keys)?;
-    let old = change
-        .old
-        .as_ref()
-        .map(plain)
-        .transpose()?
-        .unwrap_or(Value::Null);
-    let new = change
-        .new
-        .as_ref()
-        .map(plain)
-        .transpose()?
-        .unwrap_or(Value::Null);
+/// Takes the body out of an image: it is digested, never decoded into the record.
+fn take_body(image: &mut Option<Item>) -> Option<serde_dynamo::AttributeValue> {
+    image.as_mut().and_then(|i| i.remove(BODY))
+}
+
+/// The body's text as the decoded image would show it (a string; binary as base64).
+fn body_text(value: serde_dynamo::AttributeValue) -> Result<Option<String>, AuditError> {
+    Ok(match value {
+        serde_dynamo::AttributeValue::S(s) => Some(s),
+        other => match serde_dynamo::from_attribute_value::<_, Plain>(other)?.0 {
+            Value::String(s) => Some(s),
+            _ => None,
+        },
+    })
+}
+
+/// The audit record of one change, kept for `retention_secs`. The change is taken: its images
+/// are decoded in place, not copied (this runs for every change of every webhook).
+pub fn audit_record(change: StreamChange, retention_secs: i64) -> Result<AuditRecord, AuditError> {
+    let StreamChange {
+        event_id,
+        event_name,
+        changed_at,
+        keys,
+        mut old,
+        mut new,
+        ..
+    } = change;
+    let (old_body, new_body) = (take_body(&mut old), take_body(&mut new));
+    let body_changed = old_body != new_body;
+    let body = match new_body.or(old_body) {
+        Some(value) => body_text(value)?.map(|b| (hex_sha256(b.as_bytes()), b.len() as u64)),
+        None => None,
+    };
+    let keys = plain(keys)?;
+    let decode = |image: Option<Item>| image.map(plain).transpose().map(Option::unwrap_or_default);
+    let (old, new) = (decode(old)?, decode(new)?);
     let fields = |v: &Value| {
         v.as_object()
             .map(|m| m.keys().cloned().collect::<BTreeSet<_>>())
             .unwrap_or_default()
     };
-    let changed_fields: Vec<String> = fields(&old)
+    let mut changed: BTreeSet<String> = fields(&old)
         .union(&fields(&new))
         .filter(|f| old.get(f.as_str()) != new.get(f.as_str()))
         .cloned()
         .collect();
-    let body = new
-        .get(BODY)
-        .or_else(|| old.get(BODY))
-        .and_then(Value::as_str)
-        .map(|b| (hex_sha256(b.as_bytes()), b.len() as u64));
+    if body_changed {
+        changed.insert(BODY.to_owned());
+    }
+    let changed_fields: Vec<String> = changed.into_iter().collect();
     let keep = |image: Value| match image {
-        Value::Object(mut m) => {
-            m.remove(BODY);
-            if change.event_name == "MODIFY" {
-                m.retain(|k, _| changed_fields.contains(k));
-            }
+        Value::Object(mut m) if event_name == "MODIFY" => {
+            m.retain(|k, _| changed_fields.contains(k));
             Value::Object(m)
         }
         other => other,
     };
     let (old, new) = (keep(old), keep(new));
-    let time = OffsetDateTime::from_unix_timestamp(change.changed_at)
+    let time = OffsetDateTime::from_unix_timestamp(changed_at)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default();
-    let item_pk = keys
-        .get("pk")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_owned();
+    let item_pk = keys.get("pk").and_then(Value::as_str).unwrap_or("?");
     Ok(AuditRecord {
         pk: format!("AUDIT#{item_pk}"),
-        sk: format!("{time}#{}", change.event_id),
-        event_name: change.event_name.clone(),
+        sk: format!("{time}#{event_id}"),
+        event_name,
         keys,
         old,
         new,
@@ -228,7 +243,7 @@ pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditR
         body_bytes: body.map(|(_, n)| n),
         changed_fields,
         time,
-        expires_at: change.changed_at.saturating_add(retention_secs),
+        expires_at: changed_at.saturating_add(retention_secs),
     })
 }
 
@@ -236,20 +251,21 @@ pub fn audit_record(change: &StreamChange, retention_secs: i64) -> Result<AuditR
 /// source retries from the first of them, bisecting, then sends the rest to its failure queue).
 pub async fn handle_batch<A: AuditSink>(
     sink: &A,
-    changes: &[StreamChange],
+    changes: Vec<StreamChange>,
     retention_secs: i64,
 ) -> Vec<String> {
-    for (i, change) in changes.iter().enumerate() {
+    let mut changes = changes.into_iter();
+    while let Some(change) = changes.next() {
+        let sequence_number = change.sequence_number.clone();
         let result = match audit_record(change, retention_secs) {
-            Ok(record) => sink.write(&record).await.map_err(|e| e.to_string()),
+            Ok(record) => sink.write(record).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = result {
-            tracing::error!(event_id = %change.event_id, %error, "audit record not written");
+            tracing::error!(%sequence_number, %error, "audit record not written");
             // Stream batches are ordered: everything from the first failure is retried.
-            return changes[i..]
-                .iter()
-                .map(|c| c.sequence_number.clone())
+            return std::iter::once(sequence_number)
+                .chain(changes.map(|c| c.sequence_number))
                 .collect();
         }
     }
@@ -295,7 +311,7 @@ mod tests {
             ("bs", A::Bs(vec![b"a".to_vec(), b"b".to_vec()])),
         ]);
         assert_eq!(
-            plain(&image).unwrap(),
+            plain(image).unwrap(),
             json!({
                 "s": "text", "n": 42, "neg": -7, "b": "aGVsbG8=", "bool": true, "null": null,
                 "m": {"inner": [1.5, "AP8=", null]}, "l": ["a", 2],
@@ -327,7 +343,7 @@ mod tests {
                 ("expires_at", A::N("1".into())),
             ])),
         };
-        let r = audit_record(&change, 86_400).unwrap();
+        let r = audit_record(change, 86_400).unwrap();
         assert_eq!(r.pk, "AUDIT#WEBHOOK#w1");
         assert_eq!(r.sk, "2027-01-15T08:00:00Z#ev1");
         assert_eq!(r.changed_fields, ["attempts", "expires_at", "status"]);
@@ -368,7 +384,7 @@ mod tests {
     #[test]
     fn the_body_is_never_copied_only_its_digest() {
         // FIPS 180-2's example: SHA-256("abc").
-        let r = audit_record(&change("INSERT", None, Some(webhook("RECEIVED", "abc"))), 1).unwrap();
+        let r = audit_record(change("INSERT", None, Some(webhook("RECEIVED", "abc"))), 1).unwrap();
         assert_eq!(
             r.body_sha256.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -376,14 +392,36 @@ mod tests {
         assert_eq!(r.body_bytes, Some(3));
         assert_eq!(r.new.get("body"), None);
         assert_eq!(r.new["provider"], "stripe");
-        let r = audit_record(
-            &change("REMOVE", Some(webhook("PROCESSED", "abc")), None),
-            1,
-        )
-        .unwrap();
+        let r = audit_record(change("REMOVE", Some(webhook("PROCESSED", "abc")), None), 1).unwrap();
         assert_eq!(r.old["status"], "PROCESSED");
         assert_eq!(r.old.get("body"), None);
         assert_eq!(r.body_bytes, Some(3));
+    }
+
+    #[test]
+    fn a_changed_body_is_listed_but_not_copied() {
+        let r = audit_record(
+            change(
+                "MODIFY",
+                Some(webhook("RECEIVED", "abc")),
+                Some(webhook("RECEIVED", "abcd")),
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!(r.changed_fields, ["body"]);
+        assert_eq!(r.body_bytes, Some(4));
+        assert_eq!((r.old.get("body"), r.new.get("body")), (None, None));
+        let same = audit_record(
+            change(
+                "MODIFY",
+                Some(webhook("RECEIVED", "abc")),
+                Some(webhook("ENQUEUED", "abc")),
+            ),
+            1,
+        )
+        .unwrap();
+        assert_eq!(same.changed_fields, ["status"]);
     }
 
     #[test]
@@ -400,12 +438,13 @@ mod tests {
             ),
             change("REMOVE", Some(webhook("PROCESSED", &body)), None),
         ] {
-            let r = audit_record(&c, 1).unwrap();
+            let name = c.event_name.clone();
+            let r = audit_record(c, 1).unwrap();
             let stored = serde_json::to_string(&r).unwrap();
             assert!(
                 stored.len() < 1_024,
                 "{} record of {} bytes",
-                c.event_name,
+                name,
                 stored.len()
             );
             assert_eq!(r.body_bytes, Some(384 * 1024));

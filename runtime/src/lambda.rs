@@ -203,7 +203,7 @@ pub fn run_audit(retention_secs: i64) {
         lambda_runtime::run(service_fn(
             move |event: LambdaEvent<StreamEvent>| async move {
                 let changes = stream_changes(&event.payload);
-                let failed = audit::handle_batch(sink, &changes, retention_secs).await;
+                let failed = audit::handle_batch(sink, changes, retention_secs).await;
                 let mut response = DynamoDbEventResponse::default();
                 for seq in failed {
                     let mut failure = DynamoDbBatchItemFailure::default();

@@ -333,9 +333,9 @@ async fn audit_records_are_persisted_with_plain_values() {
             ("raw".to_owned(), A::B(vec![1, 2, 3])),
         ]))),
     };
-    let record: AuditRecord = audit_record(&change, 86_400).unwrap();
+    let record: AuditRecord = audit_record(change, 86_400).unwrap();
     DynamoAudit::new(&sdk, "payments-audit-test")
-        .write(&record)
+        .write(record.clone())
         .await
         .unwrap();
     let items = aws_sdk_dynamodb::Client::new(&sdk)

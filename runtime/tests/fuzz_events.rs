@@ -146,5 +146,5 @@ fn the_seeds_decode_so_the_fuzzer_starts_from_valid_events() {
     assert!(serde_json::from_value::<SqsEvent>(sqs_event()).is_ok());
     let stream: StreamEvent = serde_json::from_value(stream_event()).unwrap();
     let changes = stream_changes(&stream);
-    assert!(wh_runtime::audit::audit_record(&changes[0], 60).is_ok());
+    assert!(wh_runtime::audit::audit_record(changes[0].clone(), 60).is_ok());
 }

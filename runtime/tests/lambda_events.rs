@@ -147,7 +147,7 @@ fn stream_records_become_changes_with_plain_values() {
     .unwrap();
     let changes = stream_changes(&event);
     assert_eq!(changes[0].sequence_number, "111");
-    let record = wh_runtime::audit::audit_record(&changes[0], 60).unwrap();
+    let record = wh_runtime::audit::audit_record(changes[0].clone(), 60).unwrap();
     // A MODIFY keeps what changed: the unchanged `pk` is in `keys` only.
     assert_eq!(
         record.new,

@@ -130,11 +130,7 @@ pub fn run(args: &Args) -> Outcome {
             return Outcome::Error;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(std::thread::available_parallelism().map_or(2, |n| n.get())) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wh dev: cannot start the async runtime: {e}");
@@ -142,6 +138,23 @@ pub fn run(args: &Args) -> Outcome {
         }
     };
     runtime.block_on(serve(args, compilation.stack, values, path, generated))
+}
+
+/// The async runtime for `cores` usable cores: on one core (a `taskset` to one CPU, a container
+/// with one), a single-threaded runtime, so the accept loop, the processor and the audit logger
+/// take turns on one thread instead of handing work between threads that share the core; on
+/// more, two workers (the receiver's work and the pipeline's overlap).
+fn runtime_for(cores: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
 }
 
 async fn serve(
@@ -269,4 +282,21 @@ async fn serve(
         );
     }
     Outcome::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::runtime::RuntimeFlavor;
+
+    #[test]
+    fn one_core_gets_one_thread() {
+        assert_eq!(
+            super::runtime_for(1).unwrap().handle().runtime_flavor(),
+            RuntimeFlavor::CurrentThread
+        );
+        assert_eq!(
+            super::runtime_for(2).unwrap().handle().runtime_flavor(),
+            RuntimeFlavor::MultiThread
+        );
+    }
 }

@@ -307,7 +307,7 @@ impl DevStack {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
-            let failed = audit::handle_batch(&self.audit, &batch, retention).await;
+            let failed = audit::handle_batch(&self.audit, batch, retention).await;
             if !failed.is_empty() {
                 eprintln!("audit: {} change(s) not recorded", failed.len());
             }

@@ -432,8 +432,8 @@ impl DynamoAudit {
 }
 
 impl AuditSink for DynamoAudit {
-    async fn write(&self, record: &AuditRecord) -> Result<(), BackendError> {
-        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)
+    async fn write(&self, record: AuditRecord) -> Result<(), BackendError> {
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&record)
             .map_err(|e| unavailable("encoding the audit record", e))?;
         self.client
             .put_item()

@@ -352,8 +352,8 @@ impl MemoryAudit {
 }
 
 impl AuditSink for MemoryAudit {
-    async fn write(&self, record: &AuditRecord) -> Result<(), BackendError> {
-        lock(&self.records).push(record.clone());
+    async fn write(&self, record: AuditRecord) -> Result<(), BackendError> {
+        lock(&self.records).push(record);
         Ok(())
     }
 }

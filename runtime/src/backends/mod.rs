@@ -100,8 +100,8 @@ pub trait Notifier: Send + Sync {
 
 /// The audit table.
 pub trait AuditSink: Send + Sync {
-    /// Persists an audit record.
-    fn write(&self, record: &AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Persists an audit record (taken: a sink that keeps it keeps it without a copy).
+    fn write(&self, record: AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
 /// Where signing secrets are read.
@@ -203,7 +203,7 @@ impl<T: Notifier + ?Sized> Notifier for std::sync::Arc<T> {
 }
 
 impl<T: AuditSink + ?Sized> AuditSink for std::sync::Arc<T> {
-    fn write(&self, record: &AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send {
+    fn write(&self, record: AuditRecord) -> impl Future<Output = Result<(), BackendError>> + Send {
         (**self).write(record)
     }
 }

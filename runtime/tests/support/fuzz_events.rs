@@ -47,7 +47,7 @@ pub fn check_sqs(v: &Value) -> Result<(), String> {
 pub fn check_stream(v: &Value) -> Result<(), String> {
     if let Ok(event) = StreamEvent::deserialize(v) {
         for change in stream_changes(&event) {
-            let _ = wh_runtime::audit::audit_record(&change, 60);
+            let _ = wh_runtime::audit::audit_record(change, 60);
         }
     }
     Ok(())
