@@ -50,7 +50,7 @@ impl Compilation {
             bytes.extend_from_slice(f.contents.as_bytes());
             bytes.push(0);
         }
-        crate::package::sha256_hex(&bytes)
+        crate::build::package::sha256_hex(&bytes)
     }
 }
 
@@ -71,7 +71,7 @@ pub enum CompileError {
 /// Reads, checks, lowers and emits the spec at `path`, with handler crates in the repository
 /// layout.
 pub fn compile(path: &Path) -> Result<Compilation, CompileError> {
-    compile_with(path, crate::codegen::DEFAULT_RUNTIME_PATH)
+    compile_with(path, crate::emit::handlers::DEFAULT_RUNTIME_PATH)
 }
 
 /// [`compile`], with handler crates finding `runtime/` at `runtime_path`.
@@ -84,7 +84,7 @@ pub fn compile_source(path: &Path, text: &str) -> Result<Compilation, CompileErr
     compile_spec(
         path,
         &spec::parse(path, text)?,
-        crate::codegen::DEFAULT_RUNTIME_PATH,
+        crate::emit::handlers::DEFAULT_RUNTIME_PATH,
     )
 }
 

@@ -86,7 +86,7 @@ fn the_receiver_builds_for_arm64_reproducibly_and_runs_under_qemu() {
     let zip_a = std::fs::read(first.path().join("prod/receiver.zip")).unwrap();
     let zip_b = std::fs::read(second.path().join("prod/receiver.zip")).unwrap();
     assert_eq!(zip_a, zip_b, "zips are byte-identical");
-    assert_eq!(receiver["sha256"], wh::package::sha256_hex(&zip_a));
+    assert_eq!(receiver["sha256"], wh::build::package::sha256_hex(&zip_a));
     assert!(
         zip_a.len() < 8_000_000,
         "the receiver zip is {} bytes, over 8 MB",

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, ScalarAttributeType,
 };
 use support::moto::Moto;
-use wh::stack_state::{Leftovers, StackOutputs, dlq_depth, leftovers, webhook_statuses};
+use wh::ops::stack_state::{Leftovers, StackOutputs, dlq_depth, leftovers, webhook_statuses};
 
 /// A webhook item as the handlers write it, with its index key.
 async fn put_webhook(ddb: &aws_sdk_dynamodb::Client, id: &str, status: &str, key: &str) {

@@ -1,5 +1,6 @@
-//! The audit logger: DynamoDB stream records -> audit records with plain JSON values, persisted
-//! (never just printed) to the audit table with the spec's retention.
+//! The audit logger: DynamoDB stream records -> audit records ([`AuditRecord`], defined in
+//! `model` so the backends use it without importing this module) with plain JSON values,
+//! persisted (never just printed) to the audit table with the spec's retention.
 //!
 //! A record holds what changed, never a copy of the body: an INSERT keeps the new item, a
 //! REMOVE the old one, a MODIFY the old and new values of the changed attributes only; the
@@ -20,7 +21,6 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_dynamo::Item;
 use serde_json::{Map, Number, Value};
@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::backends::AuditSink;
+use crate::model::AuditRecord;
 
 /// A plain JSON value decoded from DynamoDB's typed form.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,37 +120,6 @@ pub struct StreamChange {
     pub old: Option<Item>,
     /// The item after.
     pub new: Option<Item>,
-}
-
-/// An audit record as stored in the audit table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AuditRecord {
-    /// `AUDIT#<the changed item's pk>`.
-    pub pk: String,
-    /// `<change time>#<stream event id>`: one item's history sorts by time.
-    pub sk: String,
-    /// INSERT, MODIFY or REMOVE.
-    pub event_name: String,
-    /// The item's keys, plain.
-    pub keys: Value,
-    /// The item before, plain, without the body: whole on REMOVE, the changed attributes on
-    /// MODIFY, null on INSERT.
-    pub old: Value,
-    /// The item after, plain, without the body: whole on INSERT, the changed attributes on
-    /// MODIFY, null on REMOVE.
-    pub new: Value,
-    /// SHA-256 (hex) of the item's body, when it has one: the body is never copied.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_sha256: Option<String>,
-    /// The body's length in bytes, when it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_bytes: Option<u64>,
-    /// Top-level attributes whose value changed, added or went away.
-    pub changed_fields: Vec<String>,
-    /// When the change was made (RFC 3339).
-    pub time: String,
-    /// DynamoDB TTL (unix seconds): the spec's audit retention after the change.
-    pub expires_at: i64,
 }
 
 /// Why a change could not be audited.

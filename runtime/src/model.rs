@@ -195,6 +195,37 @@ pub struct PaymentState {
     pub event_id: String,
 }
 
+/// An audit record as stored in the audit table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditRecord {
+    /// `AUDIT#<the changed item's pk>`.
+    pub pk: String,
+    /// `<change time>#<stream event id>`: one item's history sorts by time.
+    pub sk: String,
+    /// INSERT, MODIFY or REMOVE.
+    pub event_name: String,
+    /// The item's keys, plain.
+    pub keys: serde_json::Value,
+    /// The item before, plain, without the body: whole on REMOVE, the changed attributes on
+    /// MODIFY, null on INSERT.
+    pub old: serde_json::Value,
+    /// The item after, plain, without the body: whole on INSERT, the changed attributes on
+    /// MODIFY, null on REMOVE.
+    pub new: serde_json::Value,
+    /// SHA-256 (hex) of the item's body, when it has one: the body is never copied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_sha256: Option<String>,
+    /// The body's length in bytes, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_bytes: Option<u64>,
+    /// Top-level attributes whose value changed, added or went away.
+    pub changed_fields: Vec<String>,
+    /// When the change was made (RFC 3339).
+    pub time: String,
+    /// DynamoDB TTL (unix seconds): the spec's audit retention after the change.
+    pub expires_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ mod support;
 
 use aws_config::SdkConfig;
 use time::OffsetDateTime;
-use wh_runtime::audit::{AuditRecord, audit_record};
+use wh_runtime::audit::audit_record;
 use wh_runtime::backends::aws::{
     DynamoAudit, DynamoStore, EventBridgeBus, SecretsManagerSecrets, SnsNotifier, SqsQueue,
     webhook_key,
@@ -15,6 +15,7 @@ use wh_runtime::backends::aws::{
 use wh_runtime::backends::cache::CachedSecrets;
 use wh_runtime::backends::{AuditSink, Store};
 use wh_runtime::headers::Headers;
+use wh_runtime::model::AuditRecord;
 use wh_runtime::model::{PaymentState, QueueMessage, Status};
 use wh_runtime::normalise::Family;
 use wh_runtime::processor::{Message, Processor, ProcessorConfig};

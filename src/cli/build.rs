@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use wh::build::lambda::{self, BuildError};
+use wh::build::package::{Manifest, PackagedFunction, lambda_zip};
 use wh::ir::names::Function;
-use wh::lambda_build::{self, BuildError};
-use wh::package::{Manifest, PackagedFunction, lambda_zip};
 use wh::pipeline;
 
 use super::{Outcome, OutputFormat, write_files};
@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Outcome {
             .filter(|f| args.functions.iter().any(|a| Function::from(*a) == *f))
             .collect()
     };
-    let built = match lambda_build::build(Path::new("."), &compilation.env, &functions) {
+    let built = match lambda::build(Path::new("."), &compilation.env, &functions) {
         Ok(b) => b,
         Err(e @ BuildError::ToolMissing(_)) => {
             eprintln!("wh build: {e}");

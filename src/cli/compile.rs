@@ -19,7 +19,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "generated")]
     out_dir: PathBuf,
     /// Path from each generated handler crate to the `runtime/` crate.
-    #[arg(long, value_name = "PATH", default_value = wh::codegen::DEFAULT_RUNTIME_PATH)]
+    #[arg(long, value_name = "PATH", default_value = wh::emit::handlers::DEFAULT_RUNTIME_PATH)]
     runtime_path: String,
     /// Write nothing; fail if generated files are missing, stale or out of date.
     #[arg(long)]

@@ -213,7 +213,7 @@ pub fn run(args: &Args) -> Outcome {
         }
     };
     let spec_sha256 = match std::fs::read(spec) {
-        Ok(bytes) => wh::package::sha256_hex(&bytes),
+        Ok(bytes) => wh::build::package::sha256_hex(&bytes),
         Err(e) => {
             eprintln!("{}: {e}", spec.display());
             return Outcome::Error;
@@ -686,7 +686,7 @@ async fn deployed_accounting(
         stack,
         "the soak's after-check reads the stack's table and DLQ from it",
     )?;
-    let outputs = wh::stack_state::StackOutputs::from_json(&outputs)?;
+    let outputs = wh::ops::stack_state::StackOutputs::from_json(&outputs)?;
     let sdk = wh::deploy::sdk_config(
         args.region.as_deref(),
         spec_region,
@@ -695,8 +695,9 @@ async fn deployed_accounting(
     )
     .await;
     let read = || async {
-        let statuses = wh::stack_state::webhook_statuses(&sdk, &outputs.webhook_table, ids).await?;
-        let dlq = wh::stack_state::dlq_depth(&sdk, &outputs).await?;
+        let statuses =
+            wh::ops::stack_state::webhook_statuses(&sdk, &outputs.webhook_table, ids).await?;
+        let dlq = wh::ops::stack_state::dlq_depth(&sdk, &outputs).await?;
         Ok(Accounting::tally(ids, &statuses, dlq))
     };
     run::settle(read, SETTLE_DEPLOYED, Duration::from_secs(2)).await

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::build::package::{PackagedFunction, sha256_hex};
 use crate::ir::names::Function;
-use crate::package::{PackagedFunction, sha256_hex};
 
 use super::{DeployError, aws_error, error_code};
 

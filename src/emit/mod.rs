@@ -1,6 +1,7 @@
 //! Emitters: read the stack model, produce files. Pure: they return contents, the CLI writes.
 
 pub mod cloudformation;
+pub mod handlers;
 
 use std::path::PathBuf;
 
@@ -37,7 +38,7 @@ pub fn all(
         path: PathBuf::from(env).join("template.json"),
         contents: cloudformation::render(&template),
     }];
-    files.extend(crate::codegen::handler_crates(
+    files.extend(handlers::handler_crates(
         stack,
         env,
         spec_label,

@@ -1,5 +1,5 @@
 //! The handlers' configuration from the IR, in process: what `wh dev` and `wh reconcile` run
-//! the runtime's receiver and processor with. `codegen` renders the same values as the
+//! the runtime's receiver and processor with. `emit::handlers` renders the same values as the
 //! generated crates' source.
 
 use wh_runtime::normalise::Family;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod reconcile;
 pub mod redrive;
 pub mod secrets;
+pub mod stack_state;
 
 use std::collections::BTreeMap;
 

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use aws_sdk_sqs::types::QueueAttributeName;
+use wh::build::package::{PackagedFunction, lambda_zip};
 use wh::ir::names::Function;
-use wh::package::{PackagedFunction, lambda_zip};
 
 use crate::moto;
 

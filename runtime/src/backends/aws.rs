@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
-use crate::audit::AuditRecord;
 use crate::items::{STATUS_INDEX, STATUS_SHARDS, StateItem, WebhookItem, status_key, status_shard};
+use crate::model::AuditRecord;
 use crate::model::{NormalisedEvent, PaymentState, QueueMessage, Status, WebhookRecord};
 use crate::secret::SecretValue;
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
-use crate::audit::AuditRecord;
+use crate::model::AuditRecord;
 use crate::model::{NormalisedEvent, PaymentState, QueueMessage, Status, WebhookRecord};
 use crate::secret::SecretValue;
 

@@ -8,8 +8,7 @@ pub mod memory;
 
 use std::future::Future;
 
-use crate::audit::AuditRecord;
-use crate::model::{NormalisedEvent, PaymentState, QueueMessage, WebhookRecord};
+use crate::model::{AuditRecord, NormalisedEvent, PaymentState, QueueMessage, WebhookRecord};
 use crate::secret::SecretValue;
 
 /// A backend call that failed.

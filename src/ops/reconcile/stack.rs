@@ -53,7 +53,8 @@ impl AwsStack {
 
 impl Stack for AwsStack {
     async fn stored(&self, ids: &[String]) -> Result<Vec<bool>, String> {
-        let statuses = crate::stack_state::webhook_statuses(&self.sdk, &self.table, ids).await?;
+        let statuses =
+            crate::ops::stack_state::webhook_statuses(&self.sdk, &self.table, ids).await?;
         Ok(statuses.iter().map(Option::is_some).collect())
     }
 

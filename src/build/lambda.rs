@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::codegen::package_name;
+use crate::emit::handlers::package_name;
 use crate::ir::names::Function;
 
 /// Why a build failed.

@@ -4,7 +4,7 @@
 
 use wh_runtime::model::Status;
 
-use crate::ops::health;
+use super::health;
 
 /// What is left in a stack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
