@@ -7,12 +7,10 @@ use std::time::Duration;
 use serde_json::json;
 use wh::deploy::artifacts::TemplateSource;
 use wh::deploy::bootstrap;
-use wh::deploy::stack::{self, Deployment, Prepared};
+use wh::deploy::stack::{self, Deployment, Prepared, change_set_name};
 use wh::emit::cloudformation::render;
 
-use super::deploy::{
-    Operation, Printer, change_set_name, ctrl_c, follow, report, show_finished, show_plan,
-};
+use super::stack::{Operation, Printer, ctrl_c, follow, report, show_finished, show_plan};
 use super::{Outcome, OutputFormat, runtime};
 
 /// Deploys the bootstrap template for `step` through a change set; `Ok(true)` when something

@@ -1,6 +1,7 @@
 //! `wh deploy`: preflight, upload the build's zips, make a change set, show it, stop at the
 //! replacement gate, execute it, follow the stack events, write the flat-outputs file.
-//! `wh diff` and `wh bootstrap` share its steps.
+//! The steps are `wh::deploy`'s; the lines shared with `wh diff` and the other stack commands
+//! are in `stack.rs`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,18 +9,16 @@ use std::time::Duration;
 
 use aws_sdk_cloudformation::types::ChangeSetType;
 use serde_json::{Value, json};
-use wh::deploy::artifacts::{self, TemplateSource};
 use wh::deploy::broadening::Broadening;
-use wh::deploy::plan::Plan;
-use wh::deploy::review::plural;
-use wh::deploy::stack::{self, Deployment, Direct, Finished, Prepared, ResourceEvent};
-use wh::deploy::{
-    DeployError, bootstrap, broadening, drift, outputs, plan, preflight, quotas, rollback,
-};
-use wh::emit::cloudformation::outputs::OUTPUT_KEYS;
-use wh::ir::names::Function;
-use wh::pipeline::{self, Compilation};
+use wh::deploy::rollback::firing_message;
+use wh::deploy::stack::{self, Direct, Prepared, change_set_name};
+use wh::deploy::target::Target;
+use wh::deploy::{DeployError, outputs, plan, rollback};
 
+use super::stack::{
+    Operation, Printer, artifact_bucket, assemble, ctrl_c, drift, follow, preflight, report,
+    rollback_triggers, show_finished, show_plan, target, widening,
+};
 use super::{Outcome, OutputFormat, StackArgs, runtime, write_files};
 
 /// Arguments of `wh deploy`.
@@ -86,6 +85,17 @@ pub struct RollbackArgs {
     pub despite_alarms: bool,
 }
 
+impl RollbackArgs {
+    /// What these options ask of the triggers.
+    pub fn options(&self) -> rollback::Options {
+        rollback::Options {
+            monitoring_minutes: self.monitoring_time.as_secs() / 60,
+            off: self.no_rollback_triggers,
+            despite_alarms: self.despite_alarms,
+        }
+    }
+}
+
 /// `--monitoring-time`: whole minutes within CloudFormation's 0 to 180.
 fn monitoring_time(text: &str) -> Result<Duration, String> {
     let d = super::duration_within(
@@ -111,415 +121,25 @@ pub enum Method {
     Direct,
 }
 
-/// Prints for people on stdout, or, with JSON output, keeps stdout for the one document and
-/// tells people on stderr.
-pub struct Printer {
-    json: bool,
-}
-
-impl Printer {
-    /// A printer for `format`.
-    pub fn new(format: OutputFormat) -> Self {
-        Printer {
-            json: format == OutputFormat::Json,
-        }
-    }
-
-    /// A line of progress.
-    pub fn say(&self, line: &str) {
-        if self.json {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    }
-}
-
-/// A compiled spec, resolved to one stack in one account.
-pub struct Target {
-    /// The spec's path, as given.
-    pub spec: PathBuf,
-    /// The compiled spec.
-    pub compilation: Compilation,
-    /// The environment suffix.
-    pub suffix: String,
-    /// `<name>-<suffix>`.
-    pub stack_name: String,
-    /// The template as JSON.
-    pub template: Value,
-    /// The SDK configuration.
-    pub sdk: aws_config::SdkConfig,
-}
-
-/// Compiles the spec, checks the suffix and loads the SDK configuration; `what` names the
-/// command in errors.
-pub async fn target(args: &StackArgs, what: &str) -> Result<Target, Outcome> {
-    let compilation = pipeline::compile(&args.spec).map_err(|e| {
-        eprintln!(
-            "{}: {e}; run `wh compile {}` for the details",
-            args.spec.display(),
-            args.spec.display()
-        );
-        Outcome::Failed
-    })?;
-    let suffix = args
-        .suffix
-        .clone()
-        .unwrap_or_else(|| compilation.stack.default_suffix.clone());
-    if let Err(e) = preflight::check_suffix(&compilation.stack, &suffix) {
-        eprintln!("{what}: {e}");
-        return Err(Outcome::Failed);
-    }
-    let template = serde_json::from_str(compilation.template()).map_err(|e| {
-        eprintln!("{what}: the compiled template is not JSON ({e}); this is a bug in wh");
-        Outcome::Error
-    })?;
-    let sdk = args.sdk(&compilation.stack.region).await;
-    Ok(Target {
-        spec: args.spec.clone(),
-        stack_name: format!("{}-{suffix}", compilation.stack.name),
-        suffix,
-        compilation,
-        template,
-        sdk,
-    })
-}
-
-/// The preflight: credentials, the account's Lambda concurrency, then the quotas behind the
-/// capacity model. Against an emulator (`--endpoint-url`) a reading that fails is a warning,
-/// not a stop: emulators implement neither GetAccountSettings nor Service Quotas' answers.
-pub async fn preflight(
-    t: &Target,
-    emulated: bool,
-    out: &Printer,
-) -> Result<(String, Value), Outcome> {
-    let account = preflight::account_id(&t.sdk).await.map_err(|e| {
-        eprintln!("preflight: {e}");
-        Outcome::Failed
-    })?;
-    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    out.say(&format!(
-        "account {account}, region {region}, stack {}",
-        t.stack_name
-    ));
-    let reserved: u32 = t
-        .compilation
-        .stack
-        .functions
-        .iter()
-        .map(|f| f.reserved)
-        .sum();
-    let mut report = json!({"account": account, "reserved": reserved});
-    match preflight::concurrency(&t.sdk, &t.compilation.stack, &t.suffix).await {
-        Ok(c) => match preflight::check_concurrency(reserved, c) {
-            Ok(left) => {
-                out.say(&format!(
-                    "Lambda concurrency: the spec reserves {reserved}; {} unreserved in the account, {left} left after this deploy",
-                    c.unreserved + c.already_reserved
-                ));
-                report["unreserved"] = c.unreserved.into();
-                report["headroom"] = left.into();
-            }
-            Err(e) => {
-                eprintln!("preflight: {e}");
-                return Err(Outcome::Failed);
-            }
-        },
-        Err(e) if emulated => {
-            eprintln!(
-                "warning: the Lambda concurrency preflight was skipped against the emulator: {e}"
-            );
-            report["concurrency_checked"] = false.into();
-        }
-        Err(e) => {
-            eprintln!("preflight: {e}");
-            return Err(Outcome::Failed);
-        }
-    }
-    match quotas::read(&t.sdk, &t.compilation.capacity).await {
-        Ok(readings) => {
-            if let Err(e) = quotas::check(&readings) {
-                eprintln!("preflight: {e}");
-                return Err(Outcome::Failed);
-            }
-            out.say(&format!(
-                "quotas: {} of the capacity model read from Service Quotas; each holds its need",
-                readings.len()
-            ));
-            report["quotas"] = readings
-                .iter()
-                .map(|r| json!({"service": r.figure.service, "what": r.figure.what, "need": r.figure.need, "value": r.value, "applied": r.applied}))
-                .collect::<Vec<_>>()
-                .into();
-        }
-        Err(e) if emulated => {
-            eprintln!("warning: the quota preflight was skipped against the emulator: {e}");
-            report["quotas_checked"] = false.into();
-        }
-        Err(e) => {
-            eprintln!(
-                "preflight: {e}; reading quotas needs servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota"
-            );
-            return Err(Outcome::Failed);
-        }
-    }
-    Ok((account, report))
-}
-
-/// The artifact bucket: given, or the one `wh bootstrap` made for this account and region.
-pub async fn artifact_bucket(
-    t: &Target,
-    given: Option<&str>,
-    account: &str,
-) -> Result<String, Outcome> {
-    if let Some(b) = given {
-        return Ok(b.to_owned());
-    }
-    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let bucket = bootstrap::bucket_name(account, &region);
-    match bootstrap::bucket_exists(&aws_sdk_s3::Client::new(&t.sdk), &bucket).await {
-        Ok(true) => Ok(bucket),
-        Ok(false) => {
-            eprintln!(
-                "no artifact bucket {bucket}: run `wh bootstrap {}` once for this account and region, or pass --artifact-bucket",
-                t.spec.display()
-            );
-            Err(Outcome::Failed)
-        }
-        Err(e) => Err(report(e)),
-    }
-}
-
-/// Reads the build, uploads what is new, and puts the deployment together.
-pub async fn assemble(
-    t: &Target,
-    dist: &std::path::Path,
-    bucket: &str,
-    role_arn: Option<&str>,
-    out: &Printer,
-) -> Result<(Deployment, Value), Outcome> {
-    let built = artifacts::read(
-        dist,
-        &t.compilation.env,
-        &t.spec,
-        &t.compilation.handlers_sha256(),
-    )
-    .map_err(|e| {
-        eprintln!("{e}");
-        Outcome::Failed
-    })?;
-    let s3 = aws_sdk_s3::Client::new(&t.sdk);
-    let uploads = artifacts::upload(&s3, bucket, &built)
-        .await
-        .map_err(report)?;
-    for (a, u) in built.iter().zip(&uploads) {
-        out.say(&format!(
-            "{}: s3://{bucket}/{} ({:.2} MB, {})",
-            a.function.slug(),
-            u.key,
-            u.bytes as f64 / 1e6,
-            if u.uploaded {
-                "uploaded"
-            } else {
-                "already there"
-            }
-        ));
-    }
-    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let body = t.compilation.template();
-    let template = artifacts::template_source(&s3, bucket, &region, &t.stack_name, body)
-        .await
-        .map_err(report)?;
-    let key = |f: Function| {
-        built
-            .iter()
-            .find(|a| a.function == f)
-            .map(|a| a.entry.s3_key.clone())
-            .unwrap_or_default()
-    };
-    let deployment = Deployment {
-        stack: t.stack_name.clone(),
-        template: template.clone(),
-        parameters: vec![
-            ("EnvironmentSuffix".into(), t.suffix.clone()),
-            ("ArtifactBucket".into(), bucket.to_owned()),
-            ("ReceiverCodeKey".into(), key(Function::Receiver)),
-            ("ProcessorCodeKey".into(), key(Function::Processor)),
-            ("AuditCodeKey".into(), key(Function::Audit)),
-        ],
-        tags: vec![
-            ("wh:spec".into(), t.compilation.env.clone()),
-            ("wh:suffix".into(), t.suffix.clone()),
-        ],
-        role_arn: role_arn.map(str::to_owned),
-        rollback: None,
-        revert_drift: false,
-    };
-    let template_json = match &template {
-        TemplateSource::Body(_) => json!("inline"),
-        TemplateSource::Url(u) => json!(u),
-    };
-    Ok((
-        deployment,
-        json!({"uploads": uploads, "template": template_json}),
-    ))
-}
-
-/// Reports a deploy error, as a failed step.
-pub fn report(e: DeployError) -> Outcome {
-    eprintln!("{e}");
-    Outcome::Failed
-}
-
-/// A change set name unique enough per stack: `wh-<unix seconds>`.
-pub fn change_set_name() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!("wh-{secs}")
-}
-
-/// Shows a plan: the one-line count first, then each change.
-pub fn show_plan(plan: &Plan, out: &Printer) {
-    for line in plan.render().lines() {
-        out.say(line);
-    }
-}
-
-/// A stack operation to follow.
-pub struct Operation<'a> {
-    /// The stack's name or id.
-    pub stack: &'a str,
-    /// The newest event before it began.
-    pub after: Option<&'a str>,
-    /// The statuses that count as success.
-    pub success: &'a [&'a str],
-    /// The number of resource changes, when known (the progress bar's length).
-    pub expected: Option<usize>,
-}
-
-/// Resolves on Ctrl-C; never, if the signal cannot be watched (rather than at once).
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Follows a stack operation to its end with a progress display, stopping (not cancelling)
-/// when `stop` resolves (Ctrl-C: [`ctrl_c`]).
-pub async fn follow(
-    cf: &aws_sdk_cloudformation::Client,
-    op: Operation<'_>,
-    poll: Duration,
-    out: &Printer,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<Finished, Outcome> {
-    let Operation {
-        stack,
-        after,
-        success,
-        expected,
-    } = op;
-    let bar = match expected {
-        Some(n) => indicatif::ProgressBar::new(n as u64),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    if out.json || !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let mut on_event = |e: &ResourceEvent| {
-        let reason = e
-            .reason
-            .as_deref()
-            .map(|r| format!(": {r}"))
-            .unwrap_or_default();
-        let line = format!(
-            "{} {:<22} {} {}{reason}",
-            e.time, e.status, e.logical_id, e.resource_type
-        );
-        if bar.is_hidden() {
-            out.say(&line);
-        } else {
-            bar.println(line);
-        }
-        if e.resource_type != "AWS::CloudFormation::Stack" && e.status.ends_with("_COMPLETE") {
-            bar.inc(1);
-        }
-        bar.set_message(format!("{} {}", e.logical_id, e.status));
-    };
-    let watching = stack::watch(cf, stack, after, success, poll, &mut on_event);
-    let result = tokio::select! {
-        r = watching => r,
-        () = stop => {
-            bar.finish_and_clear();
-            eprintln!(
-                "stopped watching {stack}; CloudFormation goes on with the operation (Ctrl-C does not cancel it). \
-                 Follow it with `aws cloudformation describe-stacks --stack-name {stack}` or in the console."
-            );
-            return Err(Outcome::Interrupted);
-        }
-    };
-    bar.finish_and_clear();
-    result.map_err(report)
-}
-
-/// Prints how a stack operation ended; true when it succeeded.
-pub fn show_finished(f: &Finished, stack: &str, out: &Printer) -> bool {
-    if f.succeeded {
-        out.say(&format!("{stack}: {}", f.status));
-        return true;
-    }
-    eprintln!("{stack}: {}", f.status);
-    if let Some(r) = &f.reason {
-        eprintln!("  {r}");
-    }
-    for e in &f.failures {
-        eprintln!(
-            "  {} ({}) {}: {}",
-            e.logical_id,
-            e.resource_type,
-            e.status,
-            e.reason.as_deref().unwrap_or("no reason given")
-        );
-    }
-    false
-}
-
 /// Reads the stack's outputs and writes its flat-outputs file; returns them.
 pub async fn write_outputs(
     t: &Target,
     out_dir: &std::path::Path,
     out: &Printer,
 ) -> Result<Value, Outcome> {
-    let values = outputs::fetch(&t.sdk, &t.stack_name).await.map_err(|e| {
+    let flat = outputs::flat(&t.sdk, &t.stack_name).await.map_err(|e| {
         eprintln!("{e}");
         Outcome::Failed
     })?;
-    let missing: Vec<&str> = OUTPUT_KEYS
-        .iter()
-        .copied()
-        // The custom-domain outputs exist only when the spec has a domain.
-        .filter(|k| !values.contains_key(*k) && !k.starts_with("CustomDomain"))
-        .collect();
-    if !missing.is_empty() {
+    if !flat.missing.is_empty() {
         eprintln!(
             "warning: the stack has no output {}; commands that read the flat-outputs file need them",
-            missing.join(", ")
+            flat.missing.join(", ")
         );
     }
-    let text = outputs::render(&t.stack_name, &values);
-    let file = format!("{}.json", t.stack_name);
-    write_files(out_dir, &[(PathBuf::from(&file), text.as_str())])?;
-    out.say(&format!("wrote {}", out_dir.join(&file).display()));
-    Ok(json!({"file": out_dir.join(&file), "values": values}))
+    write_files(out_dir, &[(PathBuf::from(&flat.file), flat.text.as_str())])?;
+    out.say(&format!("wrote {}", out_dir.join(&flat.file).display()));
+    Ok(json!({"file": out_dir.join(&flat.file), "values": flat.values}))
 }
 
 pub fn run(args: &Args) -> Outcome {
@@ -530,7 +150,7 @@ pub fn run(args: &Args) -> Outcome {
     let out = Printer::new(args.output_format);
     let mut doc = serde_json::Map::new();
     let outcome = rt.block_on(deploy(args, &out, &mut doc));
-    if out.json {
+    if out.json() {
         doc.insert("ok".into(), json!(matches!(outcome, Outcome::Ok)));
         println!("{}", Value::Object(doc));
     }
@@ -584,7 +204,7 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
             Err(o) => return o,
         }
     }
-    let widened = match widening(&cf, &t, &kind, out).await {
+    let widened = match widening(&cf, &t, kind == ChangeSetType::Create, out).await {
         Ok(w) => w,
         Err(e) if args.approve_broadening => {
             eprintln!("warning: {e}; going on (--approve-broadening)");
@@ -604,7 +224,15 @@ async fn deploy(args: &Args, out: &Printer, doc: &mut serde_json::Map<String, Va
         };
     doc.insert("artifacts".into(), shipped);
     deployment.revert_drift = revert_drift;
-    match rollback_triggers(&t, &args.rollback, &kind, emulated, out).await {
+    match rollback_triggers(
+        &t,
+        args.rollback.options(),
+        kind == ChangeSetType::Create,
+        emulated,
+        out,
+    )
+    .await
+    {
         Ok(Some(triggers)) => {
             doc.insert("rollback_triggers".into(), json!(triggers));
             if !triggers.firing.is_empty() && !args.rollback.despite_alarms {
@@ -821,71 +449,6 @@ async fn protect(
     }
 }
 
-/// Drift detection on an existing stack (`drift.rs`), shown: `None` when it could not run
-/// against an emulator (moto does not implement it), a failure otherwise.
-pub async fn drift(
-    cf: &aws_sdk_cloudformation::Client,
-    t: &Target,
-    emulated: bool,
-    poll: Duration,
-    out: &Printer,
-) -> Result<Option<drift::Drift>, Outcome> {
-    match drift::detect(cf, &t.stack_name, poll).await {
-        Ok(d) => {
-            if d.drifted() {
-                out.say(&format!("drift: {}", d.status));
-            } else {
-                out.say("drift: none (every checked resource matches the template)");
-            }
-            for line in d.render() {
-                out.say(&format!("  {line}"));
-            }
-            Ok(Some(d))
-        }
-        Err(e) if emulated => {
-            eprintln!("warning: drift was not checked against the emulator: {e}");
-            Ok(None)
-        }
-        Err(e) => {
-            eprintln!(
-                "{e}; drift detection needs cloudformation:DetectStackDrift, \
-                 DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts, and read access \
-                 to every resource type of the stack (README, \"Deploying for real\")"
-            );
-            Err(Outcome::Failed)
-        }
-    }
-}
-
-/// What this update widens (`broadening.rs`: the deployed template against the compiled one),
-/// listed apart from the plan; nothing on a first deploy, which has nothing to widen.
-pub async fn widening(
-    cf: &aws_sdk_cloudformation::Client,
-    t: &Target,
-    kind: &ChangeSetType,
-    out: &Printer,
-) -> Result<Vec<Broadening>, DeployError> {
-    if *kind != ChangeSetType::Update {
-        return Ok(Vec::new());
-    }
-    let deployed = stack::deployed_template(cf, &t.stack_name).await?;
-    let found = broadening::compare(&deployed, &t.template);
-    if found.is_empty() {
-        out.say("broadening: none (this update widens no access)");
-    } else {
-        let n = found.len();
-        out.say(&format!(
-            "broadening: {n} change{} widen{} access:",
-            plural(n),
-            if n == 1 { "s" } else { "" }
-        ));
-        for b in &found {
-            out.say(&format!("  ! {}", b.render()));
-        }
-    }
-    Ok(found)
-}
-
 /// The broadening gate: nothing widened, `--approve-broadening`, or a yes at a terminal.
 fn approved(widened: &[Broadening], flag: bool, out: &Printer) -> bool {
     if widened.is_empty() {
@@ -895,7 +458,7 @@ fn approved(widened: &[Broadening], flag: bool, out: &Printer) -> bool {
         out.say("--approve-broadening: deploying the broadening changes above");
         return true;
     }
-    if !out.json
+    if !out.json()
         && std::io::stdin().is_terminal()
         && super::confirm("Deploy the broadening changes above?")
     {
@@ -906,71 +469,6 @@ fn approved(widened: &[Broadening], flag: bool, out: &Printer) -> bool {
          Review them and re-run with --approve-broadening (in CI, from a job that needs an approval)."
     );
     false
-}
-
-/// Why a deploy stops when rollback-trigger alarms are firing, and the way on.
-pub fn firing_message(firing: &[String]) -> String {
-    let many = firing.len() > 1;
-    format!(
-        "rollback trigger{} {} {} in ALARM already, so the update would roll back at once. \
-         Fix what {} first, or pass --despite-alarms to deploy with {} left out of the triggers.",
-        if many { "s" } else { "" },
-        firing.join(", "),
-        if many { "are" } else { "is" },
-        if many { "they measure" } else { "it measures" },
-        if many { "them" } else { "it" },
-    )
-}
-
-/// The rollback triggers for this deploy (`rollback.rs` says which alarms and why): none on a
-/// first deploy (the alarms come with the stack) or with `--no-rollback-triggers`; on an
-/// update, the trigger alarms that exist. Alarms already in ALARM are listed in `firing` (a
-/// deploy stops on them unless `--despite-alarms` left them out). `None`: the alarms could not
-/// be read against an emulator (moto), so the stack's triggers are left as they are.
-pub async fn rollback_triggers(
-    t: &Target,
-    args: &RollbackArgs,
-    kind: &ChangeSetType,
-    emulated: bool,
-    out: &Printer,
-) -> Result<Option<rollback::Triggers>, Outcome> {
-    let minutes = args.monitoring_time.as_secs() / 60;
-    let none = rollback::Triggers {
-        monitoring_minutes: minutes,
-        ..rollback::Triggers::default()
-    };
-    if args.no_rollback_triggers {
-        out.say("rollback triggers: none (--no-rollback-triggers)");
-        return Ok(Some(none));
-    }
-    if *kind == ChangeSetType::Create {
-        out.say(
-            "rollback triggers: none on the first deploy (the stack's alarms do not exist yet)",
-        );
-        return Ok(Some(none));
-    }
-    let wanted = rollback::trigger_names(&t.compilation.stack, &t.suffix);
-    let found = match rollback::read(&t.sdk, &wanted).await {
-        Ok(f) => f,
-        Err(e) if emulated => {
-            eprintln!("warning: rollback triggers were not set against the emulator: {e}");
-            return Ok(None);
-        }
-        Err(e) => {
-            eprintln!("{e}; the rollback triggers need cloudwatch:DescribeAlarms");
-            return Err(Outcome::Failed);
-        }
-    };
-    let triggers = rollback::decide(&wanted, &found, minutes, args.despite_alarms);
-    out.say(&format!(
-        "rollback triggers: {} alarm{}, watched for {minutes} min after the update",
-        triggers.arns.len(),
-        if triggers.arns.len() == 1 { "" } else { "s" }
-    ));
-    for (name, why) in &triggers.left_out {
-        out.say(&format!("  left out: {name}: {why}"));
-    }
-    Ok(Some(triggers))
 }
 
 /// Turns termination protection on for a `retain` spec's stack, on every deploy (so stacks
@@ -1115,7 +613,7 @@ mod tests {
     /// The compiled spec `specs/<env>.yaml` as a deploy target.
     fn target_of(env: &str) -> Target {
         let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("specs/{env}.yaml"));
-        let compilation = pipeline::compile(&spec).unwrap();
+        let compilation = wh::pipeline::compile(&spec).unwrap();
         let suffix = compilation.stack.default_suffix.clone();
         Target {
             stack_name: format!("{}-{suffix}", compilation.stack.name),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use wh::deploy::{outputs, stack};
 
-use super::deploy::{Operation, Printer, ctrl_c, follow, report, show_finished, target};
+use super::stack::{Operation, Printer, ctrl_c, follow, report, show_finished, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 
 /// Arguments of `wh destroy`.

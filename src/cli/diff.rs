@@ -8,11 +8,13 @@ use std::time::Duration;
 use aws_sdk_cloudformation::types::ChangeSetType;
 use serde_json::json;
 use wh::deploy::review::{Review, plural};
-use wh::deploy::stack::{self, Prepared};
+use wh::deploy::rollback::firing_message;
+use wh::deploy::stack::{self, Prepared, change_set_name};
 
-use super::deploy::{
-    Printer, RollbackArgs, artifact_bucket, assemble, change_set_name, drift, firing_message,
-    report, rollback_triggers, show_plan, target, widening,
+use super::deploy::RollbackArgs;
+use super::stack::{
+    Printer, artifact_bucket, assemble, drift, report, rollback_triggers, show_plan, target,
+    widening,
 };
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
@@ -86,15 +88,15 @@ async fn diff(args: &Args, out: &Printer) -> Outcome {
         None
     };
     // What the update widens (a deploy stops on it unless --approve-broadening).
-    let widened = match widening(&cf, &t, &kind, out).await {
+    let widened = match widening(&cf, &t, kind == ChangeSetType::Create, out).await {
         Ok(w) => w,
         Err(e) => return report(e),
     };
     // What the deploy would send as rollback triggers, and alarms that would stop it.
     let triggers = match rollback_triggers(
         &t,
-        &args.rollback,
-        &kind,
+        args.rollback.options(),
+        kind == ChangeSetType::Create,
         args.stack.endpoint_url.is_some(),
         out,
     )

@@ -19,6 +19,7 @@ mod replay;
 mod schema;
 mod secrets;
 mod send;
+mod stack;
 mod status;
 
 use std::process::ExitCode;

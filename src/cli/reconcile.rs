@@ -11,7 +11,7 @@ use wh::pipeline;
 use wh::spec::units::Duration;
 use wh::spec::{EventId, Scheme};
 
-use super::deploy::{report, target};
+use super::stack::{report, target};
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
 /// Arguments of `wh reconcile`.

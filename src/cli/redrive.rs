@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wh::ops::{self, Resources, redrive};
 
-use super::deploy::{report, target};
+use super::stack::{report, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 
 /// Arguments of `wh redrive`.

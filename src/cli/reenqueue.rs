@@ -12,7 +12,7 @@ use wh::spec::units::Duration;
 use wh_runtime::backends::aws::{DynamoStore, SqsQueue};
 use wh_runtime::ops::{self as ops_rt, Report};
 
-use super::deploy::{report, target};
+use super::stack::{report, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 
 /// Arguments of `wh reenqueue`.

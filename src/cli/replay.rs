@@ -10,8 +10,8 @@ use time::format_description::well_known::Rfc3339;
 use wh::ops::Resources;
 use wh_runtime::backends::aws::{DynamoStore, EventBridgeBus};
 
-use super::deploy::target;
 use super::reenqueue::{Steps, dev_call, list_then_run};
+use super::stack::target;
 use super::{Outcome, OutputFormat, StackArgs, runtime};
 
 /// Arguments of `wh replay`.

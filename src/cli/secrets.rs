@@ -13,7 +13,7 @@ use wh::ops::{self, Resources};
 use wh::spec::units::Duration;
 use wh_runtime::secret::SecretValue;
 
-use super::deploy::{report, target};
+use super::stack::{report, target};
 use super::{Outcome, OutputFormat, StackArgs, confirm, runtime};
 
 /// Arguments of `wh secrets`.

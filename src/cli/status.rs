@@ -88,7 +88,7 @@ fn deployed(args: &Args) -> Outcome {
         Err(o) => return o,
     };
     rt.block_on(async {
-        let t = match super::deploy::target(&args.stack, "wh status").await {
+        let t = match super::stack::target(&args.stack, "wh status").await {
             Ok(t) => t,
             Err(o) => return o,
         };
@@ -110,7 +110,7 @@ fn deployed(args: &Args) -> Outcome {
                     Outcome::Failed
                 }
             }
-            Err(e) => super::deploy::report(e),
+            Err(e) => super::stack::report(e),
         }
     })
 }

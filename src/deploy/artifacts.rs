@@ -189,6 +189,74 @@ pub fn s3_url(bucket: &str, region: &str, key: &str) -> String {
     format!("https://{bucket}.s3.{region}.{domain}/{key}")
 }
 
+/// A deployment put together from the build: what was uploaded, and the template's source.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The stack operation's inputs (no rollback triggers or drift mode yet).
+    pub deployment: super::stack::Deployment,
+    /// Each function's upload.
+    pub uploads: Vec<(Function, Upload)>,
+    /// Where the template is read from.
+    pub template: TemplateSource,
+}
+
+/// Reads the build in `dist`, uploads to `bucket` what is not there yet, and puts the
+/// deployment of `t` together (CloudFormation acting as `role_arn` when given).
+pub async fn assemble(
+    t: &super::target::Target,
+    dist: &Path,
+    bucket: &str,
+    role_arn: Option<&str>,
+) -> Result<Assembled, DeployError> {
+    let built = read(
+        dist,
+        &t.compilation.env,
+        &t.spec,
+        &t.compilation.handlers_sha256(),
+    )?;
+    let s3 = aws_sdk_s3::Client::new(&t.sdk);
+    let uploads = upload(&s3, bucket, &built).await?;
+    let region = t.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let template = template_source(
+        &s3,
+        bucket,
+        &region,
+        &t.stack_name,
+        t.compilation.template(),
+    )
+    .await?;
+    let key = |f: Function| {
+        built
+            .iter()
+            .find(|a| a.function == f)
+            .map(|a| a.entry.s3_key.clone())
+            .unwrap_or_default()
+    };
+    let deployment = super::stack::Deployment {
+        stack: t.stack_name.clone(),
+        template: template.clone(),
+        parameters: vec![
+            ("EnvironmentSuffix".into(), t.suffix.clone()),
+            ("ArtifactBucket".into(), bucket.to_owned()),
+            ("ReceiverCodeKey".into(), key(Function::Receiver)),
+            ("ProcessorCodeKey".into(), key(Function::Processor)),
+            ("AuditCodeKey".into(), key(Function::Audit)),
+        ],
+        tags: vec![
+            ("wh:spec".into(), t.compilation.env.clone()),
+            ("wh:suffix".into(), t.suffix.clone()),
+        ],
+        role_arn: role_arn.map(str::to_owned),
+        rollback: None,
+        revert_drift: false,
+    };
+    Ok(Assembled {
+        deployment,
+        uploads: built.iter().map(|a| a.function).zip(uploads).collect(),
+        template,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,29 @@ pub async fn account_logging_role(
     Ok(out.cloudwatch_role_arn.filter(|arn| !arn.is_empty()))
 }
 
+/// The artifact bucket: `given`, or the one `wh bootstrap` made for `account` in the SDK's
+/// region, which must exist.
+pub async fn artifact_bucket(
+    sdk: &aws_config::SdkConfig,
+    spec: &std::path::Path,
+    given: Option<&str>,
+    account: &str,
+) -> Result<String, super::DeployError> {
+    if let Some(b) = given {
+        return Ok(b.to_owned());
+    }
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let bucket = bucket_name(account, &region);
+    if bucket_exists(&aws_sdk_s3::Client::new(sdk), &bucket).await? {
+        Ok(bucket)
+    } else {
+        Err(super::DeployError::Preflight(format!(
+            "no artifact bucket {bucket}: run `wh bootstrap {}` once for this account and region, or pass --artifact-bucket",
+            spec.display()
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod quotas;
 pub mod review;
 pub mod rollback;
 pub mod stack;
+pub mod target;
 
 use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 

@@ -69,6 +69,36 @@ pub async fn fetch(
         .collect())
 }
 
+/// A stack's flat-outputs file, read from the deployed stack.
+#[derive(Debug)]
+pub struct Flat {
+    /// Each output's value.
+    pub values: BTreeMap<String, String>,
+    /// Outputs wh's template declares that the stack lacks (the custom-domain ones are
+    /// expected only with a domain, so never listed).
+    pub missing: Vec<&'static str>,
+    /// The file's name, `<stack>.json`.
+    pub file: String,
+    /// Its contents.
+    pub text: String,
+}
+
+/// Reads `stack`'s outputs and renders its flat-outputs file.
+pub async fn flat(sdk: &aws_config::SdkConfig, stack: &str) -> Result<Flat, String> {
+    let values = fetch(sdk, stack).await?;
+    let missing = crate::emit::cloudformation::outputs::OUTPUT_KEYS
+        .iter()
+        .copied()
+        .filter(|k| !values.contains_key(*k) && !k.starts_with("CustomDomain"))
+        .collect();
+    Ok(Flat {
+        text: render(stack, &values),
+        file: format!("{stack}.json"),
+        missing,
+        values,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,6 +135,53 @@ pub async fn concurrency(
     })
 }
 
+/// A preflight reading: checked, or skipped because an emulator (`--endpoint-url`) could not
+/// give it (emulators implement neither GetAccountSettings nor Service Quotas' answers), which
+/// is a warning there, never a stop.
+#[derive(Debug)]
+pub enum Checked<T> {
+    /// Read and held.
+    Held(T),
+    /// Not read against the emulator, with why.
+    Skipped(DeployError),
+}
+
+/// What the spec's functions reserve in all.
+pub fn reserved(stack: &Stack) -> u32 {
+    stack.functions.iter().map(|f| f.reserved).sum()
+}
+
+/// The Lambda concurrency step: the account's concurrency read and the spec's reservations
+/// checked against it; the concurrency and what is left after this deploy.
+pub async fn lambda_headroom(
+    sdk: &aws_config::SdkConfig,
+    stack: &Stack,
+    suffix: &str,
+    emulated: bool,
+) -> Result<Checked<(Concurrency, u32)>, DeployError> {
+    match concurrency(sdk, stack, suffix).await {
+        Ok(c) => check_concurrency(reserved(stack), c).map(|left| Checked::Held((c, left))),
+        Err(e) if emulated => Ok(Checked::Skipped(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The quota step: every quota behind the capacity model read from Service Quotas, each held
+/// against its need.
+pub async fn quota_readings(
+    sdk: &aws_config::SdkConfig,
+    model: &[crate::ir::capacity::Figure],
+    emulated: bool,
+) -> Result<Checked<Vec<super::quotas::Reading>>, DeployError> {
+    match super::quotas::read(sdk, model).await {
+        Ok(readings) => super::quotas::check(&readings).map(|()| Checked::Held(readings)),
+        Err(e) if emulated => Ok(Checked::Skipped(e)),
+        Err(e) => Err(DeployError::Preflight(format!(
+            "{e}; reading quotas needs servicequotas:GetServiceQuota and servicequotas:GetAWSDefaultServiceQuota"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,6 +151,85 @@ pub async fn read(
         .collect())
 }
 
+/// The rollback triggers a deploy sets, and why.
+#[derive(Debug)]
+pub enum Planned {
+    /// None: `--no-rollback-triggers`.
+    Off(Triggers),
+    /// None: a first deploy (the alarms come with the stack).
+    FirstDeploy(Triggers),
+    /// The trigger alarms that exist; those already in ALARM are in `firing`.
+    Set(Triggers),
+    /// The alarms could not be read against an emulator (moto): the stack's triggers are left
+    /// as they are.
+    Skipped(DeployError),
+}
+
+/// What the deploy's options ask of the triggers.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// How long CloudFormation watches the alarms after the update.
+    pub monitoring_minutes: u64,
+    /// `--no-rollback-triggers`.
+    pub off: bool,
+    /// `--despite-alarms`: alarms already in ALARM are left out rather than stopping.
+    pub despite_alarms: bool,
+}
+
+/// Decides a deploy's triggers: none when turned off or on a first deploy (`create`); on an
+/// update, the trigger alarms of `stack` under `suffix` that exist.
+pub async fn plan(
+    sdk: &aws_config::SdkConfig,
+    stack: &Stack,
+    suffix: &str,
+    options: Options,
+    create: bool,
+    emulated: bool,
+) -> Result<Planned, DeployError> {
+    let Options {
+        monitoring_minutes,
+        off,
+        despite_alarms,
+    } = options;
+    let none = Triggers {
+        monitoring_minutes,
+        ..Triggers::default()
+    };
+    if off {
+        return Ok(Planned::Off(none));
+    }
+    if create {
+        return Ok(Planned::FirstDeploy(none));
+    }
+    let wanted = trigger_names(stack, suffix);
+    match read(sdk, &wanted).await {
+        Ok(found) => Ok(Planned::Set(decide(
+            &wanted,
+            &found,
+            monitoring_minutes,
+            despite_alarms,
+        ))),
+        Err(e) if emulated => Ok(Planned::Skipped(e)),
+        Err(e) => Err(DeployError::Preflight(format!(
+            "{e}; the rollback triggers need cloudwatch:DescribeAlarms"
+        ))),
+    }
+}
+
+/// Why a deploy stops when rollback-trigger alarms are firing, and the way on.
+pub fn firing_message(firing: &[String]) -> String {
+    let many = firing.len() > 1;
+    format!(
+        "rollback trigger{} {} {} in ALARM already, so the update would roll back at once. \
+         Fix what {} first, or pass --despite-alarms to deploy with {} left out of the triggers.",
+        if many { "s" } else { "" },
+        firing.join(", "),
+        if many { "are" } else { "is" },
+        if many { "they measure" } else { "it measures" },
+        if many { "them" } else { "it" },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

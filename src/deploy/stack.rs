@@ -580,6 +580,14 @@ async fn new_events(
     Ok(fresh)
 }
 
+/// A change set name unique enough per stack: `wh-<unix seconds>`.
+pub fn change_set_name() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("wh-{secs}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
