@@ -1,4 +1,4 @@
-//! `wh dev` on one core (README numbers; not a test): `wh dev --no-limits` pinned to core 0, the
+//! `wh dev` on one core (numbers in docs/testing.md; not a test): `wh dev --no-limits` pinned to core 0, the
 //! load generator pinned to core 1 (`taskset`), full-pipeline webhooks (receiver, queue,
 //! processor, audit logger, bus) for 60 s.
 //!

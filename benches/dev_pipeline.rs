@@ -1,4 +1,4 @@
-//! `wh dev` throughput and latency (README numbers; not a test). The load generator runs on the
+//! `wh dev` throughput and latency (numbers in docs/testing.md; not a test). The load generator runs on the
 //! same machine as the server:
 //!  - with limits lifted (`--no-limits`), signed Stripe-style payloads from 64 connections (a
 //!    reqwest client on two tokio workers) for

@@ -1,4 +1,4 @@
-//! Generator capacity (README numbers; not a test): how many signed webhooks a second one
+//! Generator capacity (numbers in docs/testing.md; not a test): how many signed webhooks a second one
 //! `wh loadtest` runner offers on time, against a trivial local server that answers every POST
 //! 200 at once (so the server is never the limit), on this machine. Each rate runs 5 s as an open
 //! workload through the loadtest crate's own phase runner (goose users, scheduled starts), with

@@ -1,4 +1,4 @@
-//! `wh dev`'s resident memory under hostile clients (README numbers; not a test): a release
+//! `wh dev`'s resident memory under hostile clients (numbers in docs/testing.md; not a test): a release
 //! `wh dev` (max payload 64 KiB) is held by 400 clients that send half a request head and
 //! stall, 200 that declare a 100 MiB body and stall after 60 KiB of it, and 200 that send a
 //! chunked body of 60 KiB and stall, while 2,000 signed webhooks are sent the ordinary way;

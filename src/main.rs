@@ -4,7 +4,7 @@ mod cli;
 mod dev;
 
 /// mimalloc: `wh dev` allocates per webhook (records, images, audit records) and glibc's
-/// allocator was its largest cost (README, "Benchmarks").
+/// allocator was its largest cost (docs/testing.md, "Benchmarks").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -23,7 +23,7 @@ fn compile_writes_the_template_and_a_summary_of_derived_values() {
         "WAF per-IP limit: 600 requests per 60 s window",
         "queue visibility timeout: 181 s",
         "unreserved concurrency left: 690 of 1000",
-        "capacity at 1000/s (need of limit, headroom; README \"Capacity\"):",
+        "capacity at 1000/s (need of limit, headroom; docs/checks.md \"Capacity\"):",
         "Lambda receiver concurrency: 50 of 200 executions (4.0x) [this stack]",
         "DynamoDB webhook table writes: 16000 of 20000 write units/s (1.2x) [this stack]",
         "API Gateway account throttle: 1000 of 10000 requests/s (10.0x) [default quota apigateway/L-8A5B8E43]",

@@ -202,7 +202,7 @@ fn each_wrong_server_fails_its_check_and_the_right_one_passes_all() {
     drop(dev);
 
     // Deployed mode against a wh dev that behaves like one (80 ms round trips, AWS-like WAF),
-    // the runner's address exempt from the per-IP rule as the README advises.
+    // the runner's address exempt from the per-IP rule as docs/loadtest.md advises.
     let exempt = "  exempt_cidrs:\n    - 127.0.0.1/32\n";
     let dev = server(
         &spec("200/s", 400, "5/s", "1m", exempt),

@@ -339,7 +339,7 @@ pub fn per_ip(
     }];
     let lacking = |n: usize| {
         Err(format!(
-            "needs a source address of its own, and this run has {n} runner{}: shard it over 3 (README, \"Load from many machines\")",
+            "needs a source address of its own, and this run has {n} runner{}: shard it over 3 (docs/loadtest.md, \"Load from many machines\")",
             if n == 1 { "" } else { "s" }
         ))
     };

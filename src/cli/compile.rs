@@ -235,7 +235,7 @@ fn print_summary(spec: &Path, c: &Compilation, files: &[String], checked: bool) 
         println!("  {}: {}  [{}]", d.what, d.value, d.rule);
     }
     println!(
-        "  capacity at {} (need of limit, headroom; README \"Capacity\"):",
+        "  capacity at {} (need of limit, headroom; docs/checks.md \"Capacity\"):",
         stack.api.rate
     );
     for f in &c.capacity {
@@ -277,7 +277,7 @@ fn capacity_line(f: &wh::ir::capacity::Figure) -> String {
 fn security_line(c: &Compilation) -> String {
     let managed: Vec<&str> = c.stack.waf.managed.iter().map(|m| m.as_str()).collect();
     format!(
-        "security: KMS, TLS-only policies and failure queues everywhere; {} written scanner exceptions (README); WAF managed rules: {}",
+        "security: KMS, TLS-only policies and failure queues everywhere; {} written scanner exceptions (docs/template.md); WAF managed rules: {}",
         c.scanner_exceptions,
         if managed.is_empty() {
             "off".to_owned()

@@ -334,7 +334,7 @@ pub async fn drift(
             eprintln!(
                 "{e}; drift detection needs cloudformation:DetectStackDrift, \
                  DescribeStackDriftDetectionStatus and DescribeStackResourceDrifts, and read access \
-                 to every resource type of the stack (README, \"Deploying for real\")"
+                 to every resource type of the stack (docs/deploy.md, \"Deploying for real\")"
             );
             Err(Outcome::Failed)
         }

@@ -83,7 +83,7 @@ pub struct Provider {
     #[serde(default)]
     pub tolerance: Option<Loc<Duration>>,
     /// Where the provider's own event id is found, for idempotency. Defaults per scheme (see
-    /// the README); required for `hmac-sha256`.
+    /// docs/spec.md); required for `hmac-sha256`.
     #[serde(default)]
     pub event_id: Option<Loc<EventId>>,
     /// Square only: the notification URL Square signs. Default: derived from the deployed API
@@ -526,7 +526,7 @@ fn default_managed_rule_values() -> Vec<ManagedRules> {
 #[serde(rename_all = "kebab-case")]
 pub enum ManagedRules {
     /// AWSManagedRulesCommonRuleSet (OWASP-style protections), with the overrides webhook
-    /// bodies need (see the README).
+    /// bodies need (see docs/template.md).
     Common,
     /// AWSManagedRulesKnownBadInputsRuleSet (Log4j, exploit paths).
     KnownBadInputs,

@@ -151,7 +151,7 @@ pub const GUARD_ALERT_FAILURE_ALARM: Exception = Exception {
     reason: "Its only possible action is the alert topic, whose e-mail delivery is what failed; it shows in CloudWatch and in wh status",
 };
 
-/// Every exception, for the README check.
+/// Every exception, for the docs check (docs/template.md lists each with its reason).
 pub const ALL: &[Exception] = &[
     NO_VPC,
     RECEIVER_NO_DLQ,
