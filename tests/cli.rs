@@ -289,25 +289,10 @@ fn example_commands(file: &str) -> Vec<String> {
             }
         }
     }
+    let mut commands = common::commands::Commands::default();
     for line in &lines {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let sub = words[1];
-        // A nested subcommand (`wh loadtest merge`) has options of its own.
-        let nested = words
-            .get(2)
-            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase()))
-            .filter(|w| common::run(&[sub, w, "--help"]).status.success());
-        let help = match nested {
-            Some(w) => common::run(&[sub, w, "--help"]),
-            None => common::run(&[sub, "--help"]),
-        };
-        assert!(help.status.success(), "wh {sub} --help");
-        let help = String::from_utf8_lossy(&help.stdout);
-        for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
-            assert!(
-                help.contains(flag),
-                "{file}: `{line}`: wh {sub} has no {flag}"
-            );
+        if let Err(e) = commands.check(line) {
+            panic!("{file}: {e}");
         }
     }
     lines

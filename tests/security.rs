@@ -240,6 +240,9 @@ fn the_docs_list_every_exception_and_its_reason() {
             "| `{}` ({scanner}) | {} | {} |",
             e.id, e.applies_to, e.reason
         );
-        assert!(readme.contains(&row), "docs/template.md lacks the row:\n{row}");
+        assert!(
+            readme.contains(&row),
+            "docs/template.md lacks the row:\n{row}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod commands;
 pub mod dev_process;
 
 use std::path::{Path, PathBuf};
