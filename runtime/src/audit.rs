@@ -172,31 +172,32 @@ pub fn audit_record(change: StreamChange, retention_secs: i64) -> Result<AuditRe
         Some(value) => body_text(value)?.map(|b| (hex_sha256(b.as_bytes()), b.len() as u64)),
         None => None,
     };
-    let keys = plain(keys)?;
-    let decode = |image: Option<Item>| image.map(plain).transpose().map(Option::unwrap_or_default);
-    let (old, new) = (decode(old)?, decode(new)?);
-    let fields = |v: &Value| {
-        v.as_object()
-            .map(|m| m.keys().cloned().collect::<BTreeSet<_>>())
-            .unwrap_or_default()
-    };
-    let mut changed: BTreeSet<String> = fields(&old)
-        .union(&fields(&new))
-        .filter(|f| old.get(f.as_str()) != new.get(f.as_str()))
-        .cloned()
-        .collect();
+    // What changed, compared as DynamoDB values before anything is decoded, so a MODIFY decodes
+    // only the attributes it keeps, not two whole images. The answer is the decoded values'
+    // answer: DynamoDB stores a number normalised ("Leading and trailing zeroes are trimmed",
+    // <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html>),
+    // so one number is written alike in both images, and a set in another order decodes to
+    // another array too.
+    let mut changed = BTreeSet::new();
+    for (image, other) in [(&old, &new), (&new, &old)] {
+        for (k, v) in image.iter().flat_map(|i| i.iter()) {
+            if other.as_ref().and_then(|o| o.get(k)) != Some(v) {
+                changed.insert(k.clone());
+            }
+        }
+    }
     if body_changed {
         changed.insert(BODY.to_owned());
     }
-    let changed_fields: Vec<String> = changed.into_iter().collect();
-    let keep = |image: Value| match image {
-        Value::Object(mut m) if event_name == "MODIFY" => {
-            m.retain(|k, _| changed_fields.contains(k));
-            Value::Object(m)
+    if event_name == "MODIFY" {
+        for image in [&mut old, &mut new].into_iter().flatten() {
+            image.retain(|k, _| changed.contains(k));
         }
-        other => other,
-    };
-    let (old, new) = (keep(old), keep(new));
+    }
+    let keys = plain(keys)?;
+    let decode = |image: Option<Item>| image.map(plain).transpose().map(Option::unwrap_or_default);
+    let (old, new) = (decode(old)?, decode(new)?);
+    let changed_fields: Vec<String> = changed.into_iter().collect();
     let time = OffsetDateTime::from_unix_timestamp(changed_at)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
