@@ -117,6 +117,8 @@ fn a_spec_is_bootstrapped_deployed_updated_and_destroyed_through_change_sets() {
     );
     assert!(out.contains("+ WebhookTable AWS::DynamoDB::Table"), "{out}");
     assert!(out.contains("shop-test: CREATE_COMPLETE"), "{out}");
+    // A first deploy has nothing deployed to widen, so it says nothing of broadening.
+    assert!(!out.contains("broadening:"), "{out}");
     assert_eq!(
         stack_policy(&sdk, "shop-test"),
         wh::deploy::plan::protecting_policy()

@@ -166,12 +166,6 @@ pub fn audit_record(change: StreamChange, retention_secs: i64) -> Result<AuditRe
         mut new,
         ..
     } = change;
-    let (old_body, new_body) = (take_body(&mut old), take_body(&mut new));
-    let body_changed = old_body != new_body;
-    let body = match new_body.or(old_body) {
-        Some(value) => body_text(value)?.map(|b| (hex_sha256(b.as_bytes()), b.len() as u64)),
-        None => None,
-    };
     // What changed, compared as DynamoDB values before anything is decoded, so a MODIFY decodes
     // only the attributes it keeps, not two whole images. The answer is the decoded values'
     // answer: DynamoDB stores a number normalised ("Leading and trailing zeroes are trimmed",
@@ -186,9 +180,12 @@ pub fn audit_record(change: StreamChange, retention_secs: i64) -> Result<AuditRe
             }
         }
     }
-    if body_changed {
-        changed.insert(BODY.to_owned());
-    }
+    // The body counts among the changes above; it is digested, never decoded into the record.
+    let (old_body, new_body) = (take_body(&mut old), take_body(&mut new));
+    let body = match new_body.or(old_body) {
+        Some(value) => body_text(value)?.map(|b| (hex_sha256(b.as_bytes()), b.len() as u64)),
+        None => None,
+    };
     if event_name == "MODIFY" {
         for image in [&mut old, &mut new].into_iter().flatten() {
             image.retain(|k, _| changed.contains(k));

@@ -349,7 +349,10 @@ pub async fn widening(
     create: bool,
     out: &Printer,
 ) -> Result<Vec<Broadening>, DeployError> {
-    let found = broadening::against_deployed(cf, &t.stack_name, &t.template, create).await?;
+    if create {
+        return Ok(Vec::new());
+    }
+    let found = broadening::against_deployed(cf, &t.stack_name, &t.template).await?;
     if found.is_empty() {
         out.say("broadening: none (this update widens no access)");
     } else {

@@ -818,18 +818,13 @@ fn raised_throttle(was: &Map<String, Value>, now: &Map<String, Value>) -> Vec<St
     out
 }
 
-/// What an update of `stack` to `template` widens: the deployed template (GetTemplate,
-/// `Original`) compared with it. Nothing on a first deploy (`create`), which has nothing to
-/// widen.
+/// What an update of the deployed `stack` to `template` widens: the deployed template
+/// (GetTemplate, `Original`) compared with it.
 pub async fn against_deployed(
     cf: &aws_sdk_cloudformation::Client,
     stack: &str,
     template: &Value,
-    create: bool,
 ) -> Result<Vec<Broadening>, super::DeployError> {
-    if create {
-        return Ok(Vec::new());
-    }
     let deployed = super::stack::deployed_template(cf, stack).await?;
     Ok(compare(&deployed, template))
 }
