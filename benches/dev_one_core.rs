@@ -15,7 +15,8 @@
 //! resident memory (VmHWM).
 //!
 //! Run: `cargo bench -p wh --bench dev_one_core` (release build; 2 cores). `WH_BENCH_SECS`
-//! shortens the run (default 60).
+//! shortens the run (default 60); `WH_BENCH_DEV_ARGS` adds options to `wh dev`'s command line
+//! (`--keep 100`: what retention costs).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -207,8 +208,10 @@ fn main() {
     // Started while this process is on core 0, so `wh dev` sees one core from its start (and
     // sizes its runtime to it), then pinned again with every thread it made.
     pin(&std::process::id().to_string(), 0, true);
-    let dev =
-        dev_process::DevProcess::start_in(dir, SPEC, &["--secrets-file", "s.json", "--no-limits"]);
+    let extra = std::env::var("WH_BENCH_DEV_ARGS").unwrap_or_default();
+    let mut args = vec!["--secrets-file", "s.json", "--no-limits"];
+    args.extend(extra.split_whitespace());
+    let dev = dev_process::DevProcess::start_in(dir, SPEC, &args);
     let pid = dev.child.id();
     pin(&pid.to_string(), 0, true);
     pin(&std::process::id().to_string(), 1, true);

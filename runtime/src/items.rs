@@ -43,16 +43,18 @@ pub fn status_key(status: Status, shard: u32) -> String {
     format!("{}#{shard:02}", status.as_str())
 }
 
-/// A webhook as stored.
+/// A webhook as stored. Generic over how the record is held so the one layout both reads an
+/// owned record back (`WebhookItem`) and writes a borrowed one (`WebhookItem<&WebhookRecord>`)
+/// without copying its body first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WebhookItem {
+pub struct WebhookItem<R = WebhookRecord> {
     /// `WEBHOOK#<id>`.
     pub pk: String,
     /// `WEBHOOK`.
     pub sk: String,
     /// The record.
     #[serde(flatten)]
-    pub record: WebhookRecord,
+    pub record: R,
     /// [`STATUS_INDEX`]'s key: the status and the webhook's shard.
     #[serde(default)]
     pub status_shard: String,
@@ -61,13 +63,14 @@ pub struct WebhookItem {
     pub expires_at: Option<i64>,
 }
 
-impl WebhookItem {
+impl<R: std::borrow::Borrow<WebhookRecord>> WebhookItem<R> {
     /// The item of `record`.
-    pub fn new(record: WebhookRecord, expires_at: Option<i64>) -> Self {
+    pub fn new(record: R, expires_at: Option<i64>) -> Self {
+        let r = record.borrow();
         WebhookItem {
-            pk: format!("WEBHOOK#{}", record.webhook_id),
+            pk: format!("WEBHOOK#{}", r.webhook_id),
             sk: "WEBHOOK".into(),
-            status_shard: status_shard(&record.webhook_id, record.status),
+            status_shard: status_shard(&r.webhook_id, r.status),
             record,
             expires_at,
         }

@@ -228,9 +228,9 @@ pub fn stream_changes(event: &StreamEvent) -> Vec<StreamChange> {
             sequence_number: r.change.sequence_number.clone().unwrap_or_default(),
             event_name: r.event_name.clone(),
             changed_at: r.change.approximate_creation_date_time.timestamp(),
-            keys: r.change.keys.clone(),
-            old: (!r.change.old_image.is_empty()).then(|| r.change.old_image.clone()),
-            new: (!r.change.new_image.is_empty()).then(|| r.change.new_image.clone()),
+            keys: r.change.keys.clone().into_inner(),
+            old: (!r.change.old_image.is_empty()).then(|| r.change.old_image.clone().into_inner()),
+            new: (!r.change.new_image.is_empty()).then(|| r.change.new_image.clone().into_inner()),
         })
         .collect()
 }

@@ -324,15 +324,12 @@ async fn audit_records_are_persisted_with_plain_values() {
         sequence_number: "1".into(),
         event_name: "INSERT".into(),
         changed_at: 1_800_000_000,
-        keys: serde_dynamo::Item::from(std::collections::HashMap::from([(
-            "pk".to_owned(),
-            A::S("WEBHOOK#w1".into()),
-        )])),
+        keys: std::collections::HashMap::from([("pk".to_owned(), A::S("WEBHOOK#w1".into()))]),
         old: None,
-        new: Some(serde_dynamo::Item::from(std::collections::HashMap::from([
+        new: Some(std::collections::HashMap::from([
             ("pk".to_owned(), A::S("WEBHOOK#w1".into())),
             ("raw".to_owned(), A::B(vec![1, 2, 3])),
-        ]))),
+        ])),
     };
     let record: AuditRecord = audit_record(change, 86_400).unwrap();
     DynamoAudit::new(&sdk, "payments-audit-test")

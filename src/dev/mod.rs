@@ -28,7 +28,7 @@ use wh_runtime::processor::Processor;
 use wh_runtime::receiver::Receiver;
 
 use faults::{FlakyBus, FlakyQueue};
-use feed::FeedStore;
+use feed::Feed;
 use queue::DevQueue;
 
 /// Time as the dev stack's queue and processor see it: real time, sped up by a scale (so retries
@@ -148,8 +148,8 @@ pub struct DevOptions {
 /// instead of the 100 GB keeping everything would.
 pub const KEEP: usize = 10_000;
 
-type DevReceiver = Receiver<Arc<FeedStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;
-type DevProcessor = Processor<Arc<FeedStore>, FlakyBus<Arc<MemoryBus>>, Arc<MemoryNotifier>>;
+type DevReceiver = Receiver<Arc<MemoryStore>, FlakyQueue<Arc<DevQueue>>, Arc<MemorySecrets>>;
+type DevProcessor = Processor<Arc<MemoryStore>, FlakyBus<Arc<MemoryBus>>, Arc<MemoryNotifier>>;
 
 /// Counters of what the emulated gateway did.
 #[derive(Debug, Default)]
@@ -200,9 +200,9 @@ impl DevStack {
         options: DevOptions,
     ) -> Arc<DevStack> {
         let clock = Clock::scaled(options.time_scale);
-        let store = Arc::new(MemoryStore::bounded(options.keep));
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let feed_store = Arc::new(FeedStore::new(store.clone(), tx, clock.clone()));
+        let store =
+            Arc::new(MemoryStore::bounded(options.keep).with_feed(Feed::new(tx, clock.clone())));
         let queue = Arc::new(DevQueue::new(
             Duration::from_secs(stack.queues.visibility_secs),
             stack.queues.max_receive_count,
@@ -215,7 +215,7 @@ impl DevStack {
         Arc::new(DevStack {
             receiver: Receiver::new(
                 receiver_config,
-                feed_store.clone(),
+                store.clone(),
                 FlakyQueue {
                     inner: queue.clone(),
                     rate: faults::Rate::new(options.fail_enqueue),
@@ -224,7 +224,7 @@ impl DevStack {
             ),
             processor: Processor::new(
                 processor_config,
-                feed_store,
+                store.clone(),
                 FlakyBus {
                     inner: bus.clone(),
                     rate: faults::Rate::new(options.fail_processor),

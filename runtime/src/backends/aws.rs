@@ -147,7 +147,7 @@ impl Store for DynamoStore {
         &self,
         record: &WebhookRecord,
     ) -> Result<Option<WebhookRecord>, BackendError> {
-        let item = WebhookItem::new(record.clone(), None);
+        let item = WebhookItem::new(record, None);
         let item: HashMap<String, AttributeValue> =
             serde_dynamo::to_item(item).map_err(|e| unavailable("encoding the webhook", e))?;
         let result = self
