@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Handler benchmarks (README numbers; nothing here is a test):
-#  - receiver CPU per request, verification + store + enqueue of a signed 2 KB body (criterion);
+#  - one webhook through each handler in process (criterion): receiver (verify + store +
+#    enqueue of a signed 2 KB body), processor, audit logger, and the table stream's images;
+#    allocations per stage;
 #  - ARM64 build time (warm: nothing changed; the cold figure comes from an empty target dir),
 #    and zip sizes (wh build);
 #  - init time of the receiver bootstrap, process start to first response, against a local
@@ -10,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wh/target}
 eval "$(tools/install.sh)"
 
-cargo bench -q -p wh-runtime --bench receiver 2>&1 | grep -A1 '^receiver:'
+cargo bench -q -p wh-runtime --bench pipeline 2>&1 | grep -E -A1 '^(allocations|receiver|processor|audit)'
 cargo build -q --release -p prod-receiver -p wh
 arm64_target="$CARGO_TARGET_DIR-arm64"
 start=$(date +%s.%N)

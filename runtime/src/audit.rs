@@ -150,11 +150,14 @@ pub fn audit_record(change: StreamChange, retention_secs: i64) -> Result<AuditRe
     // so one number is written alike in both images, and a set in another order decodes to
     // another array too.
     let mut changed = BTreeSet::new();
-    for (image, other) in [(&old, &new), (&new, &old)] {
-        for (k, v) in image.iter().flat_map(|i| i.iter()) {
-            if other.as_ref().and_then(|o| o.get(k)) != Some(v) {
-                changed.insert(k.clone());
-            }
+    for (k, v) in new.iter().flatten() {
+        if old.as_ref().and_then(|o| o.get(k)) != Some(v) {
+            changed.insert(k.clone());
+        }
+    }
+    for k in old.iter().flat_map(|o| o.keys()) {
+        if !new.as_ref().is_some_and(|n| n.contains_key(k)) {
+            changed.insert(k.clone());
         }
     }
     // The body counts among the changes above; it is digested, never decoded into the record.

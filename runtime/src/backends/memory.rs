@@ -1,7 +1,7 @@
 //! In-memory backends: the same semantics as the AWS ones (conditional writes included), for
 //! tests and `wh dev`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::audit::Image;
@@ -78,13 +78,13 @@ pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
 /// A stored webhook and its TTL (set once processed).
 type Entry = (WebhookRecord, Option<i64>);
 
-/// The webhook table in memory. Webhooks are found by hashing their id: the table holds every
-/// webhook of a long run, and a tree's lookups compared the 32-digit id against a dozen cold
-/// keys each (a measured 7 % of `wh dev`'s time at 100,000 webhooks); the few readers that
-/// want id order sort.
+/// The webhook table in memory. A tree, not a hash map: it holds every webhook of a long run,
+/// and a hash map's table of whole entries, doubled at each resize with both copies alive,
+/// peaked at 466 MiB in a 60 s one-core run where the tree peaked at 368 MiB (with more
+/// webhooks), for no measurable speed (docs/testing.md, "Benchmarks").
 #[derive(Debug)]
 pub struct MemoryStore {
-    webhooks: Mutex<HashMap<String, Entry>>,
+    webhooks: Mutex<BTreeMap<String, Entry>>,
     states: Mutex<BTreeMap<(String, String), PaymentState>>,
     /// Processed webhooks whose body and headers are still kept, oldest first.
     with_body: Mutex<VecDeque<String>>,
@@ -98,7 +98,8 @@ impl Default for MemoryStore {
     }
 }
 
-/// An item's stream image: its attributes, typed.
+/// An item as the stream shows it. (`to_attribute_value`'s map as it is: `to_item` would
+/// build it again as serde_dynamo's `Item`, hashing every key a second time.)
 fn image(item: impl serde::Serialize) -> Result<Image, String> {
     match serde_dynamo::to_attribute_value(item) {
         Ok(serde_dynamo::AttributeValue::M(attributes)) => Ok(attributes),
@@ -110,6 +111,11 @@ fn image(item: impl serde::Serialize) -> Result<Image, String> {
 /// A webhook's item as the stream shows it.
 fn webhook_image((record, ttl): &Entry) -> Result<Image, String> {
     image(WebhookItem::new(record, *ttl))
+}
+
+/// A payment object's item as the stream shows it.
+fn state_image(state: &PaymentState) -> Result<Image, String> {
+    image(StateItem::new(state))
 }
 
 impl MemoryStore {
@@ -199,12 +205,10 @@ impl MemoryStore {
 
     /// Every stored webhook, in id order.
     pub fn webhooks(&self) -> Vec<WebhookRecord> {
-        let mut all: Vec<WebhookRecord> = lock(&self.webhooks)
+        lock(&self.webhooks)
             .values()
             .map(|(r, _)| r.clone())
-            .collect();
-        all.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
-        all
+            .collect()
     }
 
     /// A payment object's latest state.
@@ -334,13 +338,12 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         if let Some(feed) = &self.feed {
-            let image = |s: &PaymentState| image(StateItem::new(s));
-            let old = current.map(image);
+            let old = current.map(state_image);
             Self::send(
                 feed.as_ref(),
                 StateItem::new(state).pk,
                 old,
-                Some(image(state)),
+                Some(state_image(state)),
             );
         }
         map.insert(key, state.clone());
@@ -543,9 +546,12 @@ mod tests {
         assert!(store.remove("d") && !store.remove("d"));
     }
 
-    /// A feed that keeps what it is sent: (pk, old image, new image).
+    /// One change as a feed is sent it: (pk, old image, new image).
+    type Sent = (String, Option<Image>, Option<Image>);
+
+    /// A feed that keeps what it is sent.
     #[derive(Debug, Default, Clone)]
-    struct Recorded(std::sync::Arc<Mutex<Vec<(String, Option<Image>, Option<Image>)>>>);
+    struct Recorded(std::sync::Arc<Mutex<Vec<Sent>>>);
 
     impl ChangeFeed for Recorded {
         fn changed(&self, pk: String, old: Option<Image>, new: Option<Image>) {
