@@ -32,9 +32,8 @@ use wh_runtime::headers::Headers;
 use wh_runtime::model::QueueMessage;
 use wh_runtime::normalise::Family;
 use wh_runtime::processor::{Message, Processor, ProcessorConfig};
-use wh_runtime::receiver::{EventIdSource, ProviderConfig, Receiver, ReceiverConfig, Request};
+use wh_runtime::receiver::{Receiver, Request};
 use wh_runtime::secret::SecretValue;
-use wh_runtime::verify::Scheme;
 
 /// mimalloc (`wh dev`'s allocator), counting allocations.
 struct Counting;
@@ -64,28 +63,18 @@ const SECRET: &str = "whsec_YmVuY2htYXJrLXNlY3JldA==";
 #[path = "../../benches/common/webhook.rs"]
 mod webhook;
 
+#[path = "../tests/support/stripe.rs"]
+mod stripe;
+
 /// A stream that keeps its records, as `wh dev`'s hands them to the audit logger.
 #[derive(Debug, Default, Clone)]
 struct Kept(Arc<Mutex<Vec<StreamChange>>>);
 
 impl ChangeFeed for Kept {
     fn changed(&self, pk: String, old: Option<Image>, new: Option<Image>) {
-        let name = match (&old, &new) {
-            (None, _) => "INSERT",
-            (_, None) => "REMOVE",
-            _ => "MODIFY",
-        };
         let mut kept = self.0.lock().unwrap();
         let n = kept.len().to_string();
-        kept.push(StreamChange {
-            event_id: n.clone(),
-            sequence_number: n,
-            event_name: name.into(),
-            changed_at: 1_800_000_000,
-            keys: Image::from([("pk".to_owned(), serde_dynamo::AttributeValue::S(pk))]),
-            old,
-            new,
-        });
+        kept.push(StreamChange::of_write(n, 1_800_000_000, pk, old, new));
     }
 }
 
@@ -110,19 +99,7 @@ impl Pipeline {
         });
         let secrets = MemorySecrets::default();
         secrets.set("stripe", SecretValue::new(SECRET));
-        let config = ReceiverConfig {
-            providers: [(
-                "stripe".to_owned(),
-                ProviderConfig {
-                    scheme: Scheme::Stripe {
-                        tolerance_secs: 300,
-                    },
-                    event_id: EventIdSource::JsonPointer("/id".into()),
-                },
-            )]
-            .into(),
-            max_payload: 262_144,
-        };
+        let config = stripe::stripe_only(262_144);
         let queue = Arc::new(MemoryQueue::default());
         let processor = ProcessorConfig {
             families: [("stripe".to_owned(), Family::Stripe)].into(),

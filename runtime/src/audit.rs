@@ -110,6 +110,33 @@ pub struct StreamChange {
     pub new: Option<Image>,
 }
 
+impl StreamChange {
+    /// The record of one write to the item `pk`, as the stream makes it: INSERT where there
+    /// was no old image, REMOVE where there is no new one, else MODIFY; the key set is `pk`.
+    pub fn of_write(
+        sequence_number: String,
+        changed_at: i64,
+        pk: String,
+        old: Option<Image>,
+        new: Option<Image>,
+    ) -> Self {
+        let event_name = match (&old, &new) {
+            (None, _) => "INSERT",
+            (_, None) => "REMOVE",
+            _ => "MODIFY",
+        };
+        StreamChange {
+            event_id: sequence_number.clone(),
+            sequence_number,
+            event_name: event_name.into(),
+            changed_at,
+            keys: Image::from([("pk".to_owned(), AttributeValue::S(pk))]),
+            old,
+            new,
+        }
+    }
+}
+
 /// The webhook attribute never copied into audit records.
 const BODY: &str = "body";
 
@@ -279,6 +306,21 @@ mod tests {
         let refused = n("12abc").unwrap_err().to_string();
         assert!(refused.contains("`12abc` is not a number"), "{refused}");
         assert!(plain(item(vec![("ns", A::Ns(vec!["1".into(), "x".into()]))])).is_err());
+    }
+
+    #[test]
+    fn a_write_is_named_by_the_images_it_has() {
+        let image = || Some(item(vec![("status", A::S("RECEIVED".into()))]));
+        let named = |old, new| StreamChange::of_write("7".into(), 1, "WEBHOOK#w1".into(), old, new);
+        assert_eq!(named(None, image()).event_name, "INSERT");
+        assert_eq!(named(image(), image()).event_name, "MODIFY");
+        assert_eq!(named(image(), None).event_name, "REMOVE");
+        let c = named(None, image());
+        assert_eq!(
+            (c.event_id.as_str(), c.sequence_number.as_str()),
+            ("7", "7")
+        );
+        assert_eq!(c.keys, item(vec![("pk", A::S("WEBHOOK#w1".into()))]));
     }
 
     #[test]

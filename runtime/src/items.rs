@@ -43,6 +43,11 @@ pub fn status_key(status: Status, shard: u32) -> String {
     format!("{}#{shard:02}", status.as_str())
 }
 
+/// The partition key of a webhook's item: `WEBHOOK#<id>`.
+pub fn webhook_pk(webhook_id: &str) -> String {
+    format!("WEBHOOK#{webhook_id}")
+}
+
 /// A webhook as stored. Generic over how the record is held so the one layout both reads an
 /// owned record back (`WebhookItem`) and writes a borrowed one (`WebhookItem<&WebhookRecord>`)
 /// without copying its body first.
@@ -68,7 +73,7 @@ impl<R: std::borrow::Borrow<WebhookRecord>> WebhookItem<R> {
     pub fn new(record: R, expires_at: Option<i64>) -> Self {
         let r = record.borrow();
         WebhookItem {
-            pk: format!("WEBHOOK#{}", r.webhook_id),
+            pk: webhook_pk(&r.webhook_id),
             sk: "WEBHOOK".into(),
             status_shard: status_shard(&r.webhook_id, r.status),
             record,

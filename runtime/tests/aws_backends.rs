@@ -19,9 +19,7 @@ use wh_runtime::model::AuditRecord;
 use wh_runtime::model::{PaymentState, QueueMessage, Status};
 use wh_runtime::normalise::Family;
 use wh_runtime::processor::{Message, Processor, ProcessorConfig};
-use wh_runtime::receiver::{
-    EventIdSource, Outcome, ProviderConfig, Receiver, ReceiverConfig, Request,
-};
+use wh_runtime::receiver::{Outcome, Receiver, Request};
 use wh_runtime::secret::SecretValue;
 use wh_runtime::verify::{Scheme, sign};
 
@@ -108,19 +106,7 @@ async fn the_whole_path_runs_on_the_aws_backends() {
     let s = stack(&sdk).await;
     let now = OffsetDateTime::now_utc();
 
-    let config = ReceiverConfig {
-        providers: [(
-            "stripe".to_owned(),
-            ProviderConfig {
-                scheme: Scheme::Stripe {
-                    tolerance_secs: 300,
-                },
-                event_id: EventIdSource::JsonPointer("/id".into()),
-            },
-        )]
-        .into(),
-        max_payload: 65_536,
-    };
+    let config = support::stripe::stripe_only(65_536);
     let secrets = CachedSecrets::new(
         SecretsManagerSecrets::new(&sdk, [("stripe".to_owned(), s.secret_arn.clone())].into()),
         wh_runtime::backends::cache::SECRET_CACHE,

@@ -20,23 +20,14 @@ use wh_runtime::receiver::{
 use wh_runtime::secret::SecretValue;
 use wh_runtime::verify::{Scheme, sign};
 
+#[path = "support/stripe.rs"]
+mod stripe;
+
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00 UTC);
 const SECRET: &str = "whsec_dGVzdC1zZWNyZXQ=";
 
 fn config() -> ReceiverConfig {
-    ReceiverConfig {
-        providers: [(
-            "stripe".to_owned(),
-            ProviderConfig {
-                scheme: Scheme::Stripe {
-                    tolerance_secs: 300,
-                },
-                event_id: EventIdSource::JsonPointer("/id".into()),
-            },
-        )]
-        .into(),
-        max_payload: 1024,
-    }
+    stripe::stripe_only(1024)
 }
 
 fn secrets() -> MemorySecrets {

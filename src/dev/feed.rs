@@ -5,7 +5,6 @@
 use tokio::sync::mpsc::UnboundedSender;
 use wh_runtime::audit::{Image, StreamChange};
 use wh_runtime::backends::memory::ChangeFeed;
-use wh_runtime::serde_dynamo;
 
 /// The stream of `wh dev`'s webhook table.
 #[derive(Debug)]
@@ -24,21 +23,8 @@ impl Feed {
 impl ChangeFeed for Feed {
     fn changed(&self, pk: String, old: Option<Image>, new: Option<Image>) {
         let sequence = format!("{:020}", self.clock.unix_nanos());
-        let change = StreamChange {
-            event_id: sequence.clone(),
-            sequence_number: sequence,
-            event_name: match (&old, &new) {
-                (None, _) => "INSERT",
-                (_, None) => "REMOVE",
-                _ => "MODIFY",
-            }
-            .into(),
-            changed_at: self.clock.unix_secs(),
-            keys: Image::from([("pk".to_owned(), serde_dynamo::AttributeValue::S(pk))]),
-            old,
-            new,
-        };
-        // The audit logger stopped only when `wh dev` is stopping.
+        let change = StreamChange::of_write(sequence, self.clock.unix_secs(), pk, old, new);
+        // Sending fails only once the audit logger has stopped, as `wh dev` stops.
         let _ = self.records.send(change);
     }
 }

@@ -12,7 +12,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
-use crate::items::{STATUS_INDEX, STATUS_SHARDS, StateItem, WebhookItem, status_key, status_shard};
+use crate::items::{
+    STATUS_INDEX, STATUS_SHARDS, StateItem, WebhookItem, status_key, status_shard, webhook_pk,
+};
 use crate::model::AuditRecord;
 use crate::model::{NormalisedEvent, PaymentState, QueueMessage, Status, WebhookRecord};
 use crate::secret::SecretValue;
@@ -30,10 +32,7 @@ fn sdk_error(context: &str, e: impl std::error::Error) -> BackendError {
 /// The webhook table's key of a webhook.
 pub fn webhook_key(webhook_id: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([
-        (
-            "pk".to_owned(),
-            AttributeValue::S(format!("WEBHOOK#{webhook_id}")),
-        ),
+        ("pk".to_owned(), AttributeValue::S(webhook_pk(webhook_id))),
         ("sk".to_owned(), AttributeValue::S("WEBHOOK".into())),
     ])
 }

@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::audit::Image;
-
 use super::{AuditSink, BackendError, Bus, Notifier, Queue, Secrets, Store};
-use crate::items::{StateItem, WebhookItem};
+use crate::audit::Image;
+use crate::items::{StateItem, WebhookItem, webhook_pk};
 use crate::model::AuditRecord;
 use crate::model::{NormalisedEvent, PaymentState, QueueMessage, Status, WebhookRecord};
 use crate::secret::SecretValue;
@@ -172,7 +171,7 @@ impl MemoryStore {
         if let Some(feed) = &self.feed {
             Self::send(
                 feed.as_ref(),
-                format!("WEBHOOK#{webhook_id}"),
+                webhook_pk(webhook_id),
                 old,
                 Some(webhook_image(entry)),
             );
@@ -255,7 +254,7 @@ impl Store for MemoryStore {
         if let Some(feed) = &self.feed {
             Self::send(
                 feed.as_ref(),
-                format!("WEBHOOK#{}", record.webhook_id),
+                webhook_pk(&record.webhook_id),
                 None,
                 Some(webhook_image(&entry)),
             );
